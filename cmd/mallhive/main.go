@@ -1,0 +1,121 @@
+// Command mallhive runs the MallHive marketplace: every service in one
+// process (the default), or the services named by --services.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/mallhive/mallhive/internal/app"
+	"github.com/mallhive/mallhive/internal/platform/config"
+	"github.com/mallhive/mallhive/internal/platform/telemetry"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "mallhive:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+const usage = `mallhive runs the MallHive marketplace.
+
+Usage:
+  mallhive [serve] [flags]      run services (default: all of them, embedded stores, on :8080)
+  mallhive migrate [flags]      apply database migrations of the selected services and exit
+  mallhive users create-admin   create an administrator account
+  mallhive version              print the version
+
+Every flag can also be set as an environment variable: --data-dir is
+MALLHIVE_DATA_DIR, --auth.access-ttl is MALLHIVE_AUTH_ACCESS_TTL.
+Run "mallhive <command> --help" for a command's flags.
+`
+
+// run is main without the process-global parts, so tests can drive it.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, stdout, stderr, getenv)
+	case "migrate":
+		return migrate(ctx, args, stdout, stderr, getenv)
+	case "users":
+		return users(ctx, args, stdout, stderr, getenv)
+	case "version":
+		fmt.Fprintln(stdout, "mallhive", app.Version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+// loadConfig parses flags and MALLHIVE_* variables for a command.
+func loadConfig(name string, args []string, stderr io.Writer, getenv func(string) string) (*app.Config, *flag.FlagSet, error) {
+	fs := flag.NewFlagSet("mallhive "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg app.Config
+	cfg.RegisterFlags(fs)
+	if err := config.Parse(fs, args, getenv); err != nil {
+		return nil, nil, err
+	}
+	return &cfg, fs, nil
+}
+
+func newLogger(w io.Writer, cfg *app.Config) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
+	return telemetry.NewLogger(w, lvl)
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	cfg, _, err := loadConfig("serve", args, stderr, getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stdout, cfg)
+	shutdownTracing, err := telemetry.SetupTracing(ctx, "mallhive", app.Version)
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	defer shutdownTracing(context.WithoutCancel(ctx))
+	log.Info("starting", "config", cfg)
+	p, err := app.Start(ctx, cfg, log, getenv)
+	if err != nil {
+		return err
+	}
+	return p.Serve(ctx)
+}
+
+func migrate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	cfg, _, err := loadConfig("migrate", args, stderr, getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stdout, cfg)
+	return app.Migrate(ctx, cfg, log, getenv)
+}
+
+func users(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 || args[0] != "create-admin" {
+		return errors.New(`usage: mallhive users create-admin --email=... --name=... (password from MALLHIVE_ADMIN_PASSWORD or stdin)`)
+	}
+	return errors.New("users create-admin: not available yet")
+}

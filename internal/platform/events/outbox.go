@@ -1,0 +1,188 @@
+package events
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mallhive/mallhive/internal/platform/sqldb"
+)
+
+// Enqueue writes events to the outbox inside the caller's transaction, so
+// they are published if and only if the state change commits.
+func Enqueue(ctx context.Context, tx *sql.Tx, evs ...Event) error {
+	for _, e := range evs {
+		hdr, err := json.Marshal(e.Headers)
+		if err != nil {
+			return fmt.Errorf("enqueue %s: %w", e.Type, err)
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO outbox (id, type, source, subject, occurred_at, headers, payload) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			e.ID, e.Type, e.Source, e.Subject, e.Time.UTC(), string(hdr), e.Data); err != nil {
+			return fmt.Errorf("enqueue %s: %w", e.Type, err)
+		}
+	}
+	return nil
+}
+
+// Relay publishes a service's outbox to JetStream in creation order and
+// deletes what was published. Publishing twice is harmless (the event id is
+// the Nats-Msg-Id), so a crash between publish and delete loses nothing.
+type Relay struct {
+	db       *sqldb.DB
+	bus      *Bus
+	log      *slog.Logger
+	service  string
+	interval time.Duration
+	kick     chan struct{}
+	metrics  *relayMetrics
+}
+
+type relayMetrics struct {
+	published *prometheus.CounterVec
+	pending   *prometheus.GaugeVec
+	oldest    *prometheus.GaugeVec
+}
+
+// RelayMetrics are shared by every relay in a process; register them once.
+type RelayMetrics = relayMetrics
+
+// NewRelayMetrics registers the outbox metrics with reg.
+func NewRelayMetrics(reg prometheus.Registerer) *RelayMetrics {
+	m := &relayMetrics{
+		published: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mallhive_outbox_published_total", Help: "Events published from the outbox.",
+		}, []string{"service", "type"}),
+		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mallhive_outbox_pending", Help: "Events waiting in the outbox.",
+		}, []string{"service"}),
+		oldest: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mallhive_outbox_oldest_age_seconds", Help: "Age of the oldest unpublished event (outbox lag).",
+		}, []string{"service"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.published, m.pending, m.oldest)
+	}
+	return m
+}
+
+// NewRelay builds a relay for one service's database.
+func NewRelay(service string, db *sqldb.DB, bus *Bus, log *slog.Logger, m *RelayMetrics) *Relay {
+	if m == nil {
+		m = NewRelayMetrics(nil)
+	}
+	return &Relay{db: db, bus: bus, log: log, service: service, interval: 100 * time.Millisecond,
+		kick: make(chan struct{}, 1), metrics: m}
+}
+
+// Kick asks the relay to look at the outbox now rather than at its next tick.
+func (r *Relay) Kick() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run publishes until ctx ends, then flushes what is left (bounded by a
+// short grace period) so a graceful shutdown leaves the outbox empty.
+func (r *Relay) Run(ctx context.Context) {
+	t := time.NewTicker(r.interval)
+	defer t.Stop()
+	gauges := time.NewTicker(5 * time.Second)
+	defer gauges.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if err := r.Flush(fctx); err != nil {
+				r.log.Warn("outbox flush at shutdown", "service", r.service, "err", err)
+			}
+			cancel()
+			return
+		case <-t.C:
+		case <-r.kick:
+		case <-gauges.C:
+			r.updateGauges(ctx)
+			continue
+		}
+		if err := r.Flush(ctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("outbox relay", "service", r.service, "err", err)
+		}
+	}
+}
+
+// Flush publishes every pending event, oldest first.
+func (r *Relay) Flush(ctx context.Context) error {
+	for {
+		n, err := r.publishBatch(ctx, 100)
+		if err != nil || n == 0 {
+			return err
+		}
+	}
+}
+
+func (r *Relay) publishBatch(ctx context.Context, limit int) (int, error) {
+	q := `SELECT id, type, source, subject, occurred_at, headers, payload FROM outbox ORDER BY id LIMIT $1`
+	if r.db.Dialect == sqldb.Postgres {
+		// Replicas of a service share one outbox: each claims its own rows.
+		q += ` FOR UPDATE SKIP LOCKED`
+	}
+	var n int
+	err := r.db.InTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, q, limit)
+		if err != nil {
+			return fmt.Errorf("read outbox: %w", err)
+		}
+		var batch []Event
+		for rows.Next() {
+			var e Event
+			var hdr string
+			if err := rows.Scan(&e.ID, &e.Type, &e.Source, &e.Subject, &e.Time, &hdr, &e.Data); err != nil {
+				rows.Close()
+				return fmt.Errorf("scan outbox: %w", err)
+			}
+			if err := json.Unmarshal([]byte(hdr), &e.Headers); err != nil {
+				e.Headers = nil
+			}
+			batch = append(batch, e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, e := range batch {
+			if _, err := r.bus.Publish(ctx, e); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE id = $1`, e.ID); err != nil {
+				return fmt.Errorf("delete from outbox: %w", err)
+			}
+			r.metrics.published.WithLabelValues(r.service, e.Type).Inc()
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+func (r *Relay) updateGauges(ctx context.Context) {
+	var count int64
+	var oldest sql.NullString
+	if err := r.db.QueryRowContext(ctx, `SELECT COUNT(*), MIN(id) FROM outbox`).Scan(&count, &oldest); err != nil {
+		return
+	}
+	r.metrics.pending.WithLabelValues(r.service).Set(float64(count))
+	age := 0.0
+	if oldest.Valid {
+		var t time.Time
+		if err := r.db.QueryRowContext(ctx, `SELECT occurred_at FROM outbox WHERE id = $1`, oldest.String).Scan(&t); err == nil {
+			age = time.Since(t).Seconds()
+		}
+	}
+	r.metrics.oldest.WithLabelValues(r.service).Set(age)
+}
