@@ -178,6 +178,7 @@ func (p *Process) routes(env *svc.Env) (http.Handler, error) {
 	return httpx.Chain(telemetry.CaptureRoute(mux),
 		p.metrics.Middleware,
 		httpx.RequestID,
+		httpx.PlainErrorsAsProblems,
 		httpx.Recover(p.log),
 		httpx.AccessLog(p.log.With("component", "http")),
 		httpx.ClientIPs(trusted),
