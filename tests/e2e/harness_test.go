@@ -48,9 +48,9 @@ func TestMain(m *testing.M) {
 
 // proc is a running mallhive process.
 type proc struct {
-	URL string
-	cmd *exec.Cmd
-	out *syncBuffer
+	URL  string
+	cmd  *exec.Cmd
+	out  *syncBuffer
 	done chan error
 }
 
