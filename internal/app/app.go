@@ -22,6 +22,7 @@ import (
 	"github.com/mallhive/mallhive/internal/platform/authn"
 	"github.com/mallhive/mallhive/internal/platform/events"
 	"github.com/mallhive/mallhive/internal/platform/httpx"
+	"github.com/mallhive/mallhive/internal/platform/rpc"
 	"github.com/mallhive/mallhive/internal/platform/sqldb"
 	"github.com/mallhive/mallhive/internal/platform/svc"
 	"github.com/mallhive/mallhive/internal/platform/telemetry"
@@ -117,6 +118,10 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger, getenv func(strin
 	} else if len(names) > 1 || names[0] != "gateway" {
 		return nil, errors.New("no auth service to verify tokens with: run it here or set MALLHIVE_AUTH_URL")
 	}
+
+	rpcMetrics := rpc.NewMetrics(p.metrics.Registry)
+	env.RPCHandlerOptions = rpc.HandlerOptions(rpcMetrics, env.Verifier)
+	env.RPCClientOptions = rpc.ClientOptions(rpcMetrics)
 
 	for _, name := range names {
 		if name == "gateway" {

@@ -5,6 +5,8 @@ package svc
 
 import (
 	"context"
+
+	"connectrpc.com/connect"
 	"log/slog"
 	"net/http"
 
@@ -55,6 +57,10 @@ type Env struct {
 	// process's own listener when it runs the service, else its configured
 	// MALLHIVE_<SERVICE>_URL. In-process calls still go through RPC clients.
 	ServiceURL func(service string) string
+	// RPCHandlerOptions build every connect handler (tracing, metrics,
+	// error mapping, caller authentication); RPCClientOptions every client.
+	RPCHandlerOptions []connect.HandlerOption
+	RPCClientOptions  []connect.ClientOption
 	// RPCClient is an HTTP client that speaks HTTP/2 without TLS (h2c) to
 	// other services, with tracing and metrics.
 	RPCClient *http.Client

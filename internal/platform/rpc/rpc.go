@@ -1,0 +1,175 @@
+// Package rpc holds what every connect handler and client shares: the
+// mapping between domain error codes and connect codes (chosen once, here),
+// and interceptors for tracing, metrics and caller authentication.
+package rpc
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/otelconnect"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mallhive/mallhive/internal/platform/authn"
+	"github.com/mallhive/mallhive/internal/platform/errs"
+)
+
+var codes = map[errs.Code]connect.Code{
+	errs.Invalid:         connect.CodeInvalidArgument,
+	errs.NotFound:        connect.CodeNotFound,
+	errs.Conflict:        connect.CodeFailedPrecondition,
+	errs.Forbidden:       connect.CodePermissionDenied,
+	errs.Unauthenticated: connect.CodeUnauthenticated,
+	errs.TooManyRequests: connect.CodeResourceExhausted,
+	errs.TooLarge:        connect.CodeResourceExhausted,
+	errs.Unsupported:     connect.CodeInvalidArgument,
+	errs.Unavailable:     connect.CodeUnavailable,
+	errs.Internal:        connect.CodeInternal,
+}
+
+// ToConnect turns a domain error into a connect error with the matching
+// code; the message is the caller-safe one. Internal errors hide detail.
+func ToConnect(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	var e *errs.Error
+	if !errors.As(err, &e) {
+		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+	}
+	return connect.NewError(codes[e.Code], errors.New(e.Message))
+}
+
+// FromConnect turns an error from a connect client back into a domain
+// error, so callers handle remote and local failures alike. AlreadyExists
+// and Aborted are conflicts too.
+func FromConnect(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return errs.E(errs.Unavailable, "service call failed: %v", err)
+	}
+	code := errs.Internal
+	for d, c := range codes {
+		if c == ce.Code() && d != errs.TooLarge && d != errs.Unsupported {
+			code = d
+		}
+	}
+	switch ce.Code() {
+	case connect.CodeAlreadyExists, connect.CodeAborted:
+		code = errs.Conflict
+	case connect.CodeDeadlineExceeded, connect.CodeCanceled:
+		code = errs.Unavailable
+	}
+	return &errs.Error{Code: code, Message: ce.Message(), Err: err}
+}
+
+// Metrics counts RPCs by procedure, side and code, with latencies.
+type Metrics struct {
+	calls    *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// NewMetrics registers the RPC metrics with reg (nil: unregistered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mallhive_rpc_calls_total", Help: "RPCs by procedure, side (server or client) and code.",
+		}, []string{"procedure", "side", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "mallhive_rpc_duration_seconds", Help: "RPC latency by procedure and side.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"procedure", "side"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.calls, m.duration)
+	}
+	return m
+}
+
+func (m *Metrics) interceptor() connect.UnaryInterceptorFunc {
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			side := "server"
+			if req.Spec().IsClient {
+				side = "client"
+			}
+			start := time.Now()
+			resp, err := next(ctx, req)
+			code := "ok"
+			if err != nil {
+				code = connect.CodeOf(err).String()
+			}
+			m.calls.WithLabelValues(req.Spec().Procedure, side, code).Inc()
+			m.duration.WithLabelValues(req.Spec().Procedure, side).Observe(time.Since(start).Seconds())
+			return resp, err
+		}
+	}
+}
+
+// errorMapping converts domain errors at the edge of a handler, so service
+// code returns errs values as everywhere else.
+func errorMapping() connect.UnaryInterceptorFunc {
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			resp, err := next(ctx, req)
+			if req.Spec().IsClient {
+				return resp, FromConnect(err)
+			}
+			return resp, ToConnect(err)
+		}
+	}
+}
+
+// authentication verifies a bearer token on an incoming RPC, when present,
+// and puts its Principal in the context (a user's request forwarded by a
+// service keeps the user's identity); a bad token is refused.
+func authentication(v *authn.Verifier) connect.UnaryInterceptorFunc {
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			if req.Spec().IsClient || v == nil {
+				return next(ctx, req)
+			}
+			if h := req.Header().Get("Authorization"); h != "" {
+				token, ok := strings.CutPrefix(h, "Bearer ")
+				if !ok {
+					return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("authorization must be a bearer token"))
+				}
+				p, err := v.Verify(ctx, token)
+				if err != nil {
+					return nil, ToConnect(err)
+				}
+				ctx = authn.WithPrincipal(ctx, p)
+			}
+			return next(ctx, req)
+		}
+	}
+}
+
+// HandlerOptions are the options every connect handler is built with.
+func HandlerOptions(m *Metrics, v *authn.Verifier) []connect.HandlerOption {
+	otel, _ := otelconnect.NewInterceptor(otelconnect.WithoutMetrics(), otelconnect.WithTrustRemote())
+	return []connect.HandlerOption{
+		connect.WithInterceptors(otel, m.interceptor(), errorMapping(), authentication(v)),
+		connect.WithReadMaxBytes(4 << 20),
+	}
+}
+
+// ClientOptions are the options every connect client is built with.
+func ClientOptions(m *Metrics) []connect.ClientOption {
+	otel, _ := otelconnect.NewInterceptor(otelconnect.WithoutMetrics())
+	return []connect.ClientOption{
+		// Errors become domain errors outermost, after metrics saw the code.
+		connect.WithInterceptors(errorMapping(), otel, m.interceptor()),
+		connect.WithReadMaxBytes(16 << 20),
+	}
+}
