@@ -237,3 +237,29 @@ func TestTraceContextTravelsWithTheEvent(t *testing.T) {
 		}
 	})
 }
+
+// TestRelayFlushesWhenStopped: a graceful shutdown publishes what is still
+// in the outbox before the relay returns.
+func TestRelayFlushesWhenStopped(t *testing.T) {
+	t.Parallel()
+	bus := openBus(t, events.Config{DataDir: t.TempDir()})
+	db := sqldbtest.Open(t, sqldb.SQLite, "evtest", []sqldb.Migrations{events.Migrations})
+	ctx := context.Background()
+	domain := newDomain()
+	if err := db.InTx(ctx, func(tx *sql.Tx) error {
+		return events.Enqueue(ctx, tx, newEvent(t, ctx, domain, "late"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stopped, stop := context.WithCancel(ctx)
+	stop() // the relay starts already told to stop, as at SIGTERM
+	events.NewRelay("evtest", db, bus, slog.New(slog.DiscardHandler), nil).Run(stopped)
+	var left int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox`).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("outbox after stop: %d (%v)", left, err)
+	}
+	info, err := bus.JS.Stream(ctx, events.StreamName(domain))
+	if err != nil || info.CachedInfo().State.Msgs != 1 {
+		t.Fatalf("stream after stop: %v", err)
+	}
+}
