@@ -20,7 +20,9 @@ import (
 )
 
 // users answers GetUser with the caller's identity, or a domain error.
-type users struct{ authv1connect.UnimplementedAuthServiceHandler }
+type users struct {
+	authv1connect.UnimplementedAuthServiceHandler
+}
 
 func (users) GetUser(ctx context.Context, req *connect.Request[authv1.GetUserRequest]) (*connect.Response[authv1.GetUserResponse], error) {
 	switch req.Msg.Id {
