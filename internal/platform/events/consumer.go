@@ -30,12 +30,13 @@ func Permanent(err error) error { return permanentError{err} }
 
 // Subscription is a running durable consumer.
 type Subscription struct {
-	cc       jetstream.ConsumeContext
+	stop     func()
+	done     <-chan struct{}
 	consumer jetstream.Consumer
 }
 
-// Stop stops delivering; in-flight handlers finish.
-func (s *Subscription) Stop() { s.cc.Drain(); <-s.cc.Closed() }
+// Stop stops delivering and waits for in-flight handlers to finish.
+func (s *Subscription) Stop() { s.stop(); <-s.done }
 
 // Pending returns how many events wait for this consumer (consumer lag).
 func (s *Subscription) Pending(ctx context.Context) (uint64, error) {
@@ -83,41 +84,52 @@ type ConsumerConfig struct {
 	Log        *slog.Logger
 }
 
-// Consume starts a durable consumer that calls h for each event, in stream
-// order, one at a time.
-func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Subscription, error) {
+// consumer creates or updates the durable consumer cfg describes.
+func (b *Bus) consumer(ctx context.Context, cfg *ConsumerConfig, maxAckPending int) (jetstream.Consumer, string, error) {
 	if err := b.EnsureStream(ctx, cfg.Domain); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	filter := "mallhive." + cfg.Domain + ".>"
 	if cfg.Type != "" {
 		filter = "mallhive." + cfg.Type + ".>"
 	}
-	maxDeliver := cfg.MaxDeliver
-	if maxDeliver == 0 {
-		maxDeliver = 20
+	if cfg.MaxDeliver == 0 {
+		cfg.MaxDeliver = 20
 	}
-	log := cfg.Log
-	if log == nil {
-		log = b.log
+	if cfg.Log == nil {
+		cfg.Log = b.log
 	}
-	m := cfg.Metrics
-	if m == nil {
-		m = NewConsumerMetrics(nil)
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewConsumerMetrics(nil)
 	}
-	durable := cfg.Name + "_" + cfg.Domain
+	durable := ConsumerName(cfg.Name, cfg.Domain)
 	cons, err := b.JS.CreateOrUpdateConsumer(ctx, StreamName(cfg.Domain), jetstream.ConsumerConfig{
 		Durable:       durable,
 		FilterSubject: filter,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       30 * time.Second,
-		MaxDeliver:    maxDeliver,
-		MaxAckPending: 1, // in order, one at a time: handlers see events as they happened
+		MaxDeliver:    cfg.MaxDeliver,
+		MaxAckPending: maxAckPending,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("consumer %s: %w", durable, err)
+		return nil, "", fmt.Errorf("consumer %s: %w", durable, err)
 	}
+	return cons, durable, nil
+}
+
+// ConsumerName is the JetStream durable name of a consumer of a domain.
+func ConsumerName(name, domain string) string { return name + "_" + domain }
+
+// Consume starts a durable consumer that calls h for each event, in stream
+// order, one at a time.
+func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Subscription, error) {
+	// One in flight: handlers see events in the order they happened.
+	cons, durable, err := b.consumer(ctx, &cfg, 1)
+	if err != nil {
+		return nil, err
+	}
+	log, m := cfg.Log, cfg.Metrics
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
 		e, err := eventFromMsg(msg)
 		if err != nil {
@@ -138,11 +150,7 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Subs
 			m.handled.WithLabelValues(cfg.Name, e.Type, "dropped").Inc()
 			_ = msg.Term()
 		default:
-			md, _ := msg.Metadata()
-			attempt := uint64(1)
-			if md != nil {
-				attempt = md.NumDelivered
-			}
+			attempt := attemptOf(msg)
 			log.Warn("event handling failed; will retry", "consumer", durable, "type", e.Type, "id", e.ID, "attempt", attempt, "err", err)
 			m.handled.WithLabelValues(cfg.Name, e.Type, "retry").Inc()
 			_ = msg.NakWithDelay(backoff(attempt))
@@ -151,22 +159,95 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Subs
 	if err != nil {
 		return nil, fmt.Errorf("consume %s: %w", durable, err)
 	}
-	sub := &Subscription{cc: cc, consumer: cons}
+	done := make(chan struct{})
+	go func() { <-cc.Closed(); close(done) }()
+	sub := &Subscription{stop: cc.Drain, done: done, consumer: cons}
+	sub.reportLag(cfg)
+	return sub, nil
+}
+
+func attemptOf(msg jetstream.Msg) uint64 {
+	if md, err := msg.Metadata(); err == nil && md != nil {
+		return md.NumDelivered
+	}
+	return 1
+}
+
+// BatchHandler handles events in stream order, a batch at a time; nil
+// acknowledges the whole batch, an error redelivers it.
+type BatchHandler func(ctx context.Context, batch []Event) error
+
+// ConsumeBatches is Consume for handlers that gain from batching (a search
+// index catching up on a whole stream): up to size events per call.
+func (b *Bus) ConsumeBatches(ctx context.Context, cfg ConsumerConfig, size int, h BatchHandler) (*Subscription, error) {
+	cons, durable, err := b.consumer(ctx, &cfg, size)
+	if err != nil {
+		return nil, err
+	}
+	log, m := cfg.Log, cfg.Metrics
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for runCtx.Err() == nil {
+			batch, err := cons.Fetch(size, jetstream.FetchMaxWait(500*time.Millisecond))
+			if err != nil {
+				if runCtx.Err() == nil {
+					log.Warn("fetch events", "consumer", durable, "err", err)
+					time.Sleep(time.Second)
+				}
+				continue
+			}
+			var msgs []jetstream.Msg
+			var evs []Event
+			for msg := range batch.Messages() {
+				e, err := eventFromMsg(msg)
+				if err != nil {
+					log.Error("malformed event dropped", "consumer", durable, "subject", msg.Subject(), "err", err)
+					m.handled.WithLabelValues(cfg.Name, "unknown", "malformed").Inc()
+					_ = msg.Term()
+					continue
+				}
+				msgs, evs = append(msgs, msg), append(evs, e)
+			}
+			if len(evs) == 0 {
+				continue
+			}
+			hctx := evs[len(evs)-1].Context(context.Background())
+			if err := h(hctx, evs); err != nil {
+				log.Warn("event batch failed; will retry", "consumer", durable, "events", len(evs), "err", err)
+				for _, msg := range msgs {
+					_ = msg.NakWithDelay(backoff(attemptOf(msg)))
+				}
+				continue
+			}
+			for i, msg := range msgs {
+				_ = msg.Ack()
+				m.handled.WithLabelValues(cfg.Name, evs[i].Type, "ok").Inc()
+			}
+		}
+	}()
+	sub := &Subscription{stop: stop, done: done, consumer: cons}
+	sub.reportLag(cfg)
+	return sub, nil
+}
+
+// reportLag publishes the consumer's pending count until it stops.
+func (s *Subscription) reportLag(cfg ConsumerConfig) {
 	go func() {
 		t := time.NewTicker(5 * time.Second)
 		defer t.Stop()
 		for {
 			select {
-			case <-cc.Closed():
+			case <-s.done:
 				return
 			case <-t.C:
-				if n, err := sub.Pending(context.Background()); err == nil {
-					m.pending.WithLabelValues(cfg.Name, StreamName(cfg.Domain)).Set(float64(n))
+				if n, err := s.Pending(context.Background()); err == nil {
+					cfg.Metrics.pending.WithLabelValues(cfg.Name, StreamName(cfg.Domain)).Set(float64(n))
 				}
 			}
 		}
 	}()
-	return sub, nil
 }
 
 func backoff(attempt uint64) time.Duration {

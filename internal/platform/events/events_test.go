@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"sync"
@@ -262,4 +263,57 @@ func TestRelayFlushesWhenStopped(t *testing.T) {
 	if err != nil || info.CachedInfo().State.Msgs != 1 {
 		t.Fatalf("stream after stop: %v", err)
 	}
+}
+
+func TestConsumeBatchesDeliversEverythingInOrder(t *testing.T) {
+	t.Parallel()
+	eachBus(t, func(t *testing.T, bus *events.Bus, newStream func(*testing.T) string) {
+		ctx := context.Background()
+		domain := newStream(t)
+		const n = 250
+		for i := range n {
+			if _, err := bus.Publish(ctx, newEvent(t, ctx, domain, fmt.Sprint(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var mu sync.Mutex
+		var got []string
+		biggest := 0
+		failedOnce := false
+		sub, err := bus.ConsumeBatches(ctx, events.ConsumerConfig{Name: "b" + newDomain(), Domain: domain}, 100,
+			func(ctx context.Context, batch []events.Event) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if !failedOnce { // the first batch fails and must come again
+					failedOnce = true
+					return errors.New("index busy")
+				}
+				biggest = max(biggest, len(batch))
+				for _, e := range batch {
+					var v wrapperspb.StringValue
+					if err := e.Decode(&v); err != nil {
+						return err
+					}
+					got = append(got, v.Value)
+				}
+				return nil
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Stop()
+		eventually(t, "all events", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= n })
+		mu.Lock()
+		defer mu.Unlock()
+		if biggest > 100 {
+			t.Fatalf("a batch of %d, want at most 100", biggest)
+		}
+		seen := map[string]bool{}
+		for _, v := range got {
+			seen[v] = true
+		}
+		if len(seen) != n {
+			t.Fatalf("%d distinct events, want %d", len(seen), n)
+		}
+	})
 }
