@@ -120,7 +120,7 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger, getenv func(strin
 	}
 
 	rpcMetrics := rpc.NewMetrics(p.metrics.Registry)
-	env.RPCHandlerOptions = rpc.HandlerOptions(rpcMetrics, env.Verifier)
+	env.RPCHandlerOptions = rpc.HandlerOptions(rpcMetrics, env.Verifier, log.With("component", "rpc"))
 	env.RPCClientOptions = rpc.ClientOptions(rpcMetrics)
 
 	for _, name := range names {

@@ -6,6 +6,7 @@ package rpc
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -31,14 +32,21 @@ var codes = map[errs.Code]connect.Code{
 }
 
 // ToConnect turns a domain error into a connect error with the matching
-// code; the message is the caller-safe one. Internal errors hide detail.
+// code; the message is the caller-safe one. Internal errors hide detail. A
+// handler that needs a code the domain does not name (AlreadyExists)
+// returns a *connect.Error itself, which passes through.
 func ToConnect(err error) error {
 	if err == nil {
 		return nil
 	}
 	var ce *connect.Error
-	if errors.As(err, &ce) {
+	switch {
+	case errors.As(err, &ce):
 		return err
+	case errors.Is(err, context.Canceled):
+		return connect.NewError(connect.CodeCanceled, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return connect.NewError(connect.CodeDeadlineExceeded, err)
 	}
 	var e *errs.Error
 	if !errors.As(err, &e) {
@@ -117,15 +125,20 @@ func (m *Metrics) interceptor() connect.UnaryInterceptorFunc {
 }
 
 // errorMapping converts domain errors at the edge of a handler, so service
-// code returns errs values as everywhere else.
-func errorMapping() connect.UnaryInterceptorFunc {
+// code returns errs values as everywhere else; on a handler it logs what
+// becomes an Internal error, whose detail the caller never sees.
+func errorMapping(log *slog.Logger) connect.UnaryInterceptorFunc {
 	return func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 			resp, err := next(ctx, req)
 			if req.Spec().IsClient {
 				return resp, FromConnect(err)
 			}
-			return resp, ToConnect(err)
+			cerr := ToConnect(err)
+			if err != nil && log != nil && connect.CodeOf(cerr) == connect.CodeInternal {
+				log.ErrorContext(ctx, "rpc failed", "procedure", req.Spec().Procedure, "err", err)
+			}
+			return resp, cerr
 		}
 	}
 }
@@ -155,21 +168,30 @@ func authentication(v *authn.Verifier) connect.UnaryInterceptorFunc {
 	}
 }
 
-// HandlerOptions are the options every connect handler is built with.
-func HandlerOptions(m *Metrics, v *authn.Verifier) []connect.HandlerOption {
+// HandlerOptions are the options every connect handler is built with. m
+// may be nil in tests (metrics unregistered), v nil where no caller is
+// authenticated.
+func HandlerOptions(m *Metrics, v *authn.Verifier, log *slog.Logger) []connect.HandlerOption {
+	if m == nil {
+		m = NewMetrics(nil)
+	}
 	otel, _ := otelconnect.NewInterceptor(otelconnect.WithoutMetrics(), otelconnect.WithTrustRemote())
 	return []connect.HandlerOption{
-		connect.WithInterceptors(otel, m.interceptor(), errorMapping(), authentication(v)),
+		connect.WithInterceptors(otel, m.interceptor(), errorMapping(log), authentication(v)),
 		connect.WithReadMaxBytes(4 << 20),
 	}
 }
 
-// ClientOptions are the options every connect client is built with.
+// ClientOptions are the options every connect client is built with (m may
+// be nil in tests).
 func ClientOptions(m *Metrics) []connect.ClientOption {
+	if m == nil {
+		m = NewMetrics(nil)
+	}
 	otel, _ := otelconnect.NewInterceptor(otelconnect.WithoutMetrics())
 	return []connect.ClientOption{
 		// Errors become domain errors outermost, after metrics saw the code.
-		connect.WithInterceptors(errorMapping(), otel, m.interceptor()),
+		connect.WithInterceptors(errorMapping(nil), otel, m.interceptor()),
 		connect.WithReadMaxBytes(16 << 20),
 	}
 }

@@ -2,9 +2,11 @@ package rpc_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,7 +31,7 @@ func (users) GetUser(ctx context.Context, req *connect.Request[authv1.GetUserReq
 	case "missing":
 		return nil, errs.E(errs.NotFound, "no such user")
 	case "crash":
-		return nil, context.DeadlineExceeded // an uncoded error must not leak
+		return nil, errors.New("dial db: password=hunter2") // an uncoded error must not leak
 	case "me":
 		p, ok := authn.FromContext(ctx)
 		if !ok {
@@ -43,7 +45,7 @@ func (users) GetUser(ctx context.Context, req *connect.Request[authv1.GetUserReq
 func serve(t *testing.T, issuer *authntest.Issuer) string {
 	t.Helper()
 	m := rpc.NewMetrics(nil)
-	path, h := authv1connect.NewAuthServiceHandler(users{}, rpc.HandlerOptions(m, issuer.Verifier())...)
+	path, h := authv1connect.NewAuthServiceHandler(users{}, rpc.HandlerOptions(m, issuer.Verifier(), slog.New(slog.DiscardHandler))...)
 	mux := http.NewServeMux()
 	mux.Handle(path, h)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -78,8 +80,8 @@ func TestRPCOverConnectAndGRPC(t *testing.T) {
 				t.Fatalf("missing user: want a NotFound domain error, got %v", err)
 			}
 			_, err = client.GetUser(ctx, connect.NewRequest(&authv1.GetUserRequest{Id: "crash"}))
-			if !errs.Is(err, errs.Internal) || err.Error() == "" {
-				t.Fatalf("crash: want Internal, got %v", err)
+			if !errs.Is(err, errs.Internal) || strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("crash: want Internal without detail, got %v", err)
 			}
 
 			req := connect.NewRequest(&authv1.GetUserRequest{Id: "me"})
