@@ -171,4 +171,3 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	i := int(float64(len(s)-1) * p / 100)
 	return s[i]
 }
-
