@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -11,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/mallhive/mallhive/internal/app"
@@ -21,7 +23,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "mallhive:", err)
 		}
@@ -43,7 +45,7 @@ Run "mallhive <command> --help" for a command's flags.
 `
 
 // run is main without the process-global parts, so tests can drive it.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	cmd := "serve"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
@@ -54,7 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "migrate":
 		return migrate(ctx, args, stdout, stderr, getenv)
 	case "users":
-		return users(ctx, args, stdout, stderr, getenv)
+		return users(ctx, args, stdin, stdout, stderr, getenv)
 	case "version":
 		fmt.Fprintln(stdout, "mallhive", app.Version)
 		return nil
@@ -113,9 +115,35 @@ func migrate(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	return app.Migrate(ctx, cfg, log, getenv)
 }
 
-func users(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+const usersUsage = `usage: mallhive users create-admin --email=EMAIL --name=NAME [flags]
+The password is read from MALLHIVE_ADMIN_PASSWORD, or else from the first
+line of standard input. The admin enrols two-factor sign-in at first login.`
+
+func users(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) == 0 || args[0] != "create-admin" {
-		return errors.New(`usage: mallhive users create-admin --email=... --name=... (password from MALLHIVE_ADMIN_PASSWORD or stdin)`)
+		fmt.Fprintln(stderr, usersUsage)
+		return errors.New("unknown users command")
 	}
-	return errors.New("users create-admin: not available yet")
+	fs := flag.NewFlagSet("mallhive users create-admin", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg app.Config
+	cfg.RegisterFlags(fs)
+	email := fs.String("email", "", "the admin's email address")
+	name := fs.String("name", "Administrator", "the admin's display name")
+	if err := config.Parse(fs, args[1:], getenv); err != nil {
+		return err
+	}
+	password := getenv("MALLHIVE_ADMIN_PASSWORD")
+	if password == "" {
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && line == "" {
+			return errors.New("no password: set MALLHIVE_ADMIN_PASSWORD or pipe it on standard input")
+		}
+		password = strings.TrimRight(line, "\r\n")
+	}
+	if err := app.CreateAdmin(ctx, &cfg, getenv, *email, password, *name); err != nil {
+		return fmt.Errorf("create admin: %w", err)
+	}
+	fmt.Fprintf(stdout, "created admin %s; sign in and enrol an authenticator app to finish\n", *email)
+	return nil
 }

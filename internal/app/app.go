@@ -18,6 +18,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/mallhive/mallhive/internal/auth"
 	"github.com/mallhive/mallhive/internal/gateway"
 	"github.com/mallhive/mallhive/internal/platform/authn"
 	"github.com/mallhive/mallhive/internal/platform/events"
@@ -286,4 +287,19 @@ func Migrate(ctx context.Context, cfg *Config, log *slog.Logger, getenv func(str
 		log.Info("migrated", "service", name)
 	}
 	return nil
+}
+
+// CreateAdmin creates an administrator account in the auth service's
+// database (the process need not be running). The admin enrols two-factor
+// sign-in at first login.
+func CreateAdmin(ctx context.Context, cfg *Config, getenv func(string) string, email, password, name string) error {
+	env := &svc.Env{
+		Log:     slog.New(slog.DiscardHandler),
+		DataDir: cfg.DataDir,
+		DB: func(ctx context.Context, service string) (*sqldb.DB, error) {
+			return sqldb.Open(ctx, cfg.databaseConfig(getenv, service))
+		},
+	}
+	_, err := auth.CreateAdmin(ctx, env, cfg.svcs.Auth, email, password, name)
+	return err
 }
