@@ -82,7 +82,19 @@ func mergeInto(doc, frag map[string]any, name string) error {
 	}
 	if tags, ok := frag["tags"].([]any); ok {
 		existing, _ := doc["tags"].([]any)
-		doc["tags"] = append(existing, tags...)
+		seen := map[any]bool{}
+		for _, t := range existing {
+			if m, ok := t.(map[string]any); ok {
+				seen[m["name"]] = true
+			}
+		}
+		for _, t := range tags {
+			if m, ok := t.(map[string]any); ok && !seen[m["name"]] {
+				seen[m["name"]] = true
+				existing = append(existing, t)
+			}
+		}
+		doc["tags"] = existing
 	}
 	return nil
 }

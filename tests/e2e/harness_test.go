@@ -171,6 +171,8 @@ type client struct {
 	t     *testing.T
 	base  string
 	token string
+	// headers are sent with every request (X-Cart-Token, say).
+	headers map[string]string
 }
 
 type response struct {
@@ -205,6 +207,9 @@ func (c *client) do(method, path string, body any) response {
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	for k, v := range c.headers {
+		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
