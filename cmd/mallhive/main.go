@@ -37,6 +37,7 @@ Usage:
   mallhive [serve] [flags]      run services (default: all of them, embedded stores, on :8080)
   mallhive migrate [flags]      apply database migrations of the selected services and exit
   mallhive users create-admin   create an administrator account
+  mallhive search reindex       rebuild the search index from the event streams (server stopped)
   mallhive version              print the version
 
 Every flag can also be set as an environment variable: --data-dir is
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return migrate(ctx, args, stdout, stderr, getenv)
 	case "users":
 		return users(ctx, args, stdin, stdout, stderr, getenv)
+	case "search":
+		return searchCmd(ctx, args, stdout, stderr, getenv)
 	case "version":
 		fmt.Fprintln(stdout, "mallhive", app.Version)
 		return nil
@@ -146,4 +149,16 @@ func users(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	}
 	fmt.Fprintf(stdout, "created admin %s; sign in and enrol an authenticator app to finish\n", *email)
 	return nil
+}
+
+func searchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 || args[0] != "reindex" {
+		fmt.Fprintln(stderr, "usage: mallhive search reindex [flags]")
+		return errors.New("unknown search command")
+	}
+	cfg, _, err := loadConfig("search reindex", args[1:], stderr, getenv)
+	if err != nil {
+		return err
+	}
+	return app.Reindex(ctx, cfg, newLogger(stderr, cfg), stdout)
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -27,6 +28,7 @@ import (
 	"github.com/mallhive/mallhive/internal/platform/sqldb"
 	"github.com/mallhive/mallhive/internal/platform/svc"
 	"github.com/mallhive/mallhive/internal/platform/telemetry"
+	"github.com/mallhive/mallhive/internal/search"
 )
 
 // Version is set at build time (-ldflags "-X .../app.Version=...").
@@ -302,4 +304,19 @@ func CreateAdmin(ctx context.Context, cfg *Config, getenv func(string) string, e
 	}
 	_, err := auth.CreateAdmin(ctx, env, cfg.svcs.Auth, email, password, name)
 	return err
+}
+
+// Reindex rebuilds the search index of this data dir from the product and
+// stock streams, showing progress on w. Run it with the server stopped.
+func Reindex(ctx context.Context, cfg *Config, log *slog.Logger, w io.Writer) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	bus, err := events.Open(ctx, events.Config{URL: cfg.NATSURL, DataDir: cfg.DataDir}, log)
+	if err != nil {
+		return err
+	}
+	defer bus.Close()
+	env := &svc.Env{Log: log, DataDir: cfg.DataDir, Bus: bus, ConsumerMetrics: events.NewConsumerMetrics(nil)}
+	return search.Reindex(ctx, env, cfg.svcs.Search, w)
 }

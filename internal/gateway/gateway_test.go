@@ -33,6 +33,28 @@ func TestOpenAPIIsOneValidDocumentWhosePathsAreRouted(t *testing.T) {
 			t.Errorf("documented path %s has no route in the gateway table", path)
 		}
 	}
+	// YAML flow mappings split unquoted text at commas, leaving junk keys
+	// with null values: no key of the document may be null.
+	var walk func(v any, path string)
+	walk = func(v any, path string) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				if e == nil && k != "default" && k != "example" && k != "const" {
+					t.Errorf("%s: %q is null (an unquoted comma in YAML?)", path, k)
+				}
+				walk(e, path+"/"+k)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e, path)
+			}
+		}
+	}
+	var whole map[string]any
+	_ = json.Unmarshal(raw, &whole)
+	walk(whole, "#")
+
 	// Every $ref points at something defined.
 	var all map[string]any
 	_ = json.Unmarshal(raw, &all)

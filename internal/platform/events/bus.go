@@ -176,8 +176,9 @@ func (b *Bus) Publish(ctx context.Context, e Event) (duplicate bool, err error) 
 	return ack.Duplicate, nil
 }
 
-// eventFromMsg rebuilds an Event from a JetStream message.
-func eventFromMsg(m jetstream.Msg) (Event, error) {
+// FromMsg rebuilds an Event from a JetStream message (consumers use it;
+// so does a reader replaying a stream).
+func FromMsg(m jetstream.Msg) (Event, error) {
 	h := m.Headers()
 	e := Event{
 		ID:      h.Get("Ce-Id"),

@@ -131,7 +131,7 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Subs
 	}
 	log, m := cfg.Log, cfg.Metrics
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		e, err := eventFromMsg(msg)
+		e, err := FromMsg(msg)
 		if err != nil {
 			log.Error("malformed event dropped", "consumer", durable, "subject", msg.Subject(), "err", err)
 			m.handled.WithLabelValues(cfg.Name, "unknown", "malformed").Inc()
@@ -190,7 +190,7 @@ func (b *Bus) ConsumeBatches(ctx context.Context, cfg ConsumerConfig, size int, 
 	go func() {
 		defer close(done)
 		for runCtx.Err() == nil {
-			batch, err := cons.Fetch(size, jetstream.FetchMaxWait(500*time.Millisecond))
+			batch, err := cons.Fetch(size, jetstream.FetchMaxWait(100*time.Millisecond))
 			if err != nil {
 				if runCtx.Err() == nil {
 					log.Warn("fetch events", "consumer", durable, "err", err)
@@ -201,7 +201,7 @@ func (b *Bus) ConsumeBatches(ctx context.Context, cfg ConsumerConfig, size int, 
 			var msgs []jetstream.Msg
 			var evs []Event
 			for msg := range batch.Messages() {
-				e, err := eventFromMsg(msg)
+				e, err := FromMsg(msg)
 				if err != nil {
 					log.Error("malformed event dropped", "consumer", durable, "subject", msg.Subject(), "err", err)
 					m.handled.WithLabelValues(cfg.Name, "unknown", "malformed").Inc()
