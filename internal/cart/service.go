@@ -20,7 +20,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -43,15 +42,7 @@ const Name = "cart"
 var migrationsFS embed.FS
 
 // Migrations creates the cart service's tables.
-var Migrations = sqldb.Migrations{Name: Name, FS: mustSub(migrationsFS, "migrations")}
-
-func mustSub(f fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(f, dir)
-	if err != nil {
-		panic(err) // only on a wrong literal path in this package
-	}
-	return sub
-}
+var Migrations = sqldb.Embedded(Name, migrationsFS, "migrations")
 
 // Config is the cart service's configuration.
 type Config struct {

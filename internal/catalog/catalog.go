@@ -11,7 +11,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/url"
 	"path/filepath"
@@ -369,15 +368,7 @@ func messageOf(err error) string {
 var migrationsFS embed.FS
 
 // Migrations creates the catalog's tables; run it after events.Migrations.
-var Migrations = sqldb.Migrations{Name: "catalog", FS: mustSub(migrationsFS, "migrations")}
-
-func mustSub(f fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(f, dir)
-	if err != nil {
-		panic(err) // only on a wrong literal path in this file
-	}
-	return sub
-}
+var Migrations = sqldb.Embedded("catalog", migrationsFS, "migrations")
 
 // Config configures the catalog service.
 type Config struct {

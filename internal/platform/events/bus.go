@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -202,12 +201,4 @@ func FromMsg(m jetstream.Msg) (Event, error) {
 		}
 	}
 	return e, nil
-}
-
-func mustSub(f fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(f, dir)
-	if err != nil {
-		panic(err) // only on a wrong literal path in this package
-	}
-	return sub
 }

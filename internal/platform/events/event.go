@@ -23,7 +23,7 @@ var migrationsFS embed.FS
 
 // Migrations creates the outbox and processed-events tables; every service
 // that emits or consumes events runs it beside its own migrations.
-var Migrations = sqldb.Migrations{Name: "events", FS: mustSub(migrationsFS, "migrations")}
+var Migrations = sqldb.Embedded("events", migrationsFS, "migrations")
 
 // Event is one domain event.
 type Event struct {

@@ -134,6 +134,16 @@ type Migrations struct {
 	FS   fs.FS
 }
 
+// Embedded names the goose migrations in directory dir of an embedded
+// file system (every service keeps them in migrations/ beside its code).
+func Embedded(name string, fsys fs.FS, dir string) Migrations {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(err) // only on a malformed literal path, caught by any test
+	}
+	return Migrations{Name: name, FS: sub}
+}
+
 // Migrate brings the database up to date with every set, in order.
 func (db *DB) Migrate(ctx context.Context, sets ...Migrations) error {
 	for _, m := range sets {
