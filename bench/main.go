@@ -63,6 +63,9 @@ func (r result) ok() bool {
 
 var scenarios = []scenario{
 	{"auth", runAuth},
+	{"catalog", runCatalog},
+	{"search", runSearch},
+	{"cart", runCart},
 }
 
 func main() {

@@ -39,7 +39,7 @@ func inProcess(ctx context.Context, args ...string) (base string, stop func(), e
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { _ = p.Serve(sctx); close(done) }()
+	go func() { _ = p.Serve(sctx, func(string) string { return "" }, io.Discard); close(done) }()
 	return p.URL, func() { cancel(); <-done }, nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/mallhive/mallhive/internal/app"
+	"github.com/mallhive/mallhive/internal/auth"
 	"github.com/mallhive/mallhive/internal/platform/config"
 	"github.com/mallhive/mallhive/internal/platform/telemetry"
 )
@@ -36,7 +37,9 @@ const usage = `mallhive runs the MallHive marketplace.
 Usage:
   mallhive [serve] [flags]      run services (default: all of them, embedded stores, on :8080)
   mallhive migrate [flags]      apply database migrations of the selected services and exit
+  mallhive seed --url=URL       fill a running marketplace with demo data through its API
   mallhive users create-admin   create an administrator account
+  mallhive oauth create-client  register an OAuth 2.1 / OpenID Connect client app
   mallhive search reindex       rebuild the search index from the event streams (server stopped)
   mallhive version              print the version
 
@@ -60,6 +63,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return users(ctx, args, stdin, stdout, stderr, getenv)
 	case "search":
 		return searchCmd(ctx, args, stdout, stderr, getenv)
+	case "seed":
+		return seedCmd(ctx, args, stdout, stderr, getenv)
+	case "oauth":
+		return oauthCmd(ctx, args, stdout, stderr, getenv)
 	case "version":
 		fmt.Fprintln(stdout, "mallhive", app.Version)
 		return nil
@@ -106,7 +113,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
-	return p.Serve(ctx)
+	return p.Serve(ctx, getenv, stderr)
 }
 
 func migrate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -161,4 +168,50 @@ func searchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		return err
 	}
 	return app.Reindex(ctx, cfg, newLogger(stderr, cfg), stdout)
+}
+
+func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("mallhive seed", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg app.Config
+	cfg.RegisterFlags(fs)
+	url := fs.String("url", "http://localhost:8080", "the running marketplace to fill (its gateway)")
+	if err := config.Parse(fs, args, getenv); err != nil {
+		return err
+	}
+	summary, err := app.Seed(ctx, &cfg, getenv, strings.TrimRight(*url, "/"), stderr)
+	if err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	fmt.Fprintln(stdout, summary)
+	return nil
+}
+
+func oauthCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 || args[0] != "create-client" {
+		fmt.Fprintln(stderr, "usage: mallhive oauth create-client --name=NAME --redirect-uri=URI [--redirect-uri=URI] [--grant=TYPE] [--scope=SCOPE] [--public]")
+		return errors.New("unknown oauth command")
+	}
+	fs := flag.NewFlagSet("mallhive oauth create-client", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg app.Config
+	cfg.RegisterFlags(fs)
+	var reg auth.ClientRegistration
+	fs.StringVar(&reg.Name, "name", "", "the app's name")
+	fs.Func("redirect-uri", "an exact redirect URI (repeat for more)", func(v string) error { reg.RedirectURIs = append(reg.RedirectURIs, v); return nil })
+	fs.Func("grant", "authorization_code, refresh_token or client_credentials (repeat; default: the first two)", func(v string) error { reg.GrantTypes = append(reg.GrantTypes, v); return nil })
+	fs.Func("scope", "an allowed scope (repeat; default: openid profile email)", func(v string) error { reg.Scopes = append(reg.Scopes, v); return nil })
+	fs.BoolVar(&reg.Public, "public", false, "a public client (no secret: native and browser apps; PKCE only)")
+	if err := config.Parse(fs, args[1:], getenv); err != nil {
+		return err
+	}
+	id, secret, err := app.CreateOAuthClient(ctx, &cfg, getenv, reg)
+	if err != nil {
+		return fmt.Errorf("create client: %w", err)
+	}
+	fmt.Fprintf(stdout, "client_id: %s\n", id)
+	if secret != "" {
+		fmt.Fprintf(stdout, "client_secret: %s\n(shown once; store it now)\n", secret)
+	}
+	return nil
 }

@@ -54,3 +54,19 @@ func TestMigrateAndCreateAdmin(t *testing.T) {
 		t.Fatal("no password accepted")
 	}
 }
+
+func TestOAuthCreateClient(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	out, err := runCmd(t, "", nil, "oauth", "create-client", "--name=Shop app", "--redirect-uri=https://app.example/cb", "--data-dir="+dir)
+	if err != nil || !strings.Contains(out, "client_id: ") || !strings.Contains(out, "client_secret: ") {
+		t.Fatalf("confidential client: %q %v", out, err)
+	}
+	out, err = runCmd(t, "", nil, "oauth", "create-client", "--name=Phone app", "--redirect-uri=com.example.app:/cb", "--public", "--data-dir="+dir)
+	if err != nil || strings.Contains(out, "client_secret") {
+		t.Fatalf("public client: %q %v", out, err)
+	}
+	if _, err := runCmd(t, "", nil, "oauth", "create-client", "--name=Bad", "--redirect-uri=http://evil.example/cb", "--data-dir="+dir); err == nil {
+		t.Fatal("plain-http redirect URI accepted")
+	}
+}

@@ -224,8 +224,10 @@ func (p *Process) Services() []string { return p.names }
 
 // Serve runs the services' background work and serves HTTP until ctx ends,
 // then drains: stop accepting, finish in-flight requests, stop background
-// work (relays flush their outboxes), close services and the bus.
-func (p *Process) Serve(ctx context.Context) error {
+// work (relays flush their outboxes), close services and the bus. On the
+// first start of an embedded marketplace it seeds demo data (progress and
+// demo accounts go to console).
+func (p *Process) Serve(ctx context.Context, getenv func(string) string, console io.Writer) error {
 	defer p.close()
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
@@ -239,6 +241,7 @@ func (p *Process) Serve(ctx context.Context) error {
 		}()
 	}
 	p.log.Info("serving", "addr", p.ln.Addr().String(), "services", strings.Join(p.names, ","), "version", Version)
+	p.seedOnFirstStart(bg, getenv, console)
 	err := httpx.Serve(ctx, p.server, p.ln, p.cfg.DrainTimeout)
 	p.log.Info("shutting down")
 	stopBG()
@@ -319,4 +322,19 @@ func Reindex(ctx context.Context, cfg *Config, log *slog.Logger, w io.Writer) er
 	defer bus.Close()
 	env := &svc.Env{Log: log, DataDir: cfg.DataDir, Bus: bus, ConsumerMetrics: events.NewConsumerMetrics(nil)}
 	return search.Reindex(ctx, env, cfg.svcs.Search, w)
+}
+
+// CreateOAuthClient registers an OAuth 2.1 client app in the auth database
+// and returns its id and (for a confidential client) its secret, shown once.
+func CreateOAuthClient(ctx context.Context, cfg *Config, getenv func(string) string, reg auth.ClientRegistration) (id, secret string, err error) {
+	db, err := sqldb.Open(ctx, cfg.databaseConfig(getenv, auth.ServiceName))
+	if err != nil {
+		return "", "", err
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx, events.Migrations, auth.Migrations); err != nil {
+		return "", "", err
+	}
+	c, secret, err := auth.NewStore(db).RegisterClient(ctx, reg, time.Now())
+	return c.ID, secret, err
 }

@@ -27,6 +27,7 @@ type Config struct {
 	RedisURL       string
 	PublicURL      string
 	Seed           bool
+	SeedProducts   int
 	LogLevel       string
 	TrustedProxies string
 	DrainTimeout   time.Duration
@@ -45,6 +46,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL for carts; empty: the cart service's SQL store")
 	fs.StringVar(&c.PublicURL, "public-url", "", "externally visible base URL (token issuer, links); default http://localhost:<port>")
 	fs.BoolVar(&c.Seed, "seed", true, "create demo data on first start (embedded shape only)")
+	fs.IntVar(&c.SeedProducts, "seed-products", 2000, "how many demo products the seed creates")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "127.0.0.0/8,::1/128", "CIDRs whose X-Forwarded-For is believed")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 20*time.Second, "how long a graceful shutdown waits for in-flight requests")
@@ -64,6 +66,9 @@ func (c *Config) Validate() error {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("log-level: %w", err))
+	}
+	if c.SeedProducts < 1 || c.SeedProducts > 100_000 {
+		errs = append(errs, errors.New("seed-products must be between 1 and 100000"))
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data-dir must not be empty"))

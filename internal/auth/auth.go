@@ -14,6 +14,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"embed"
@@ -50,7 +51,7 @@ const ServiceName = "auth"
 var migrationsFS embed.FS
 
 // Migrations are the auth service's own tables (beside events.Migrations).
-var Migrations = sqldb.Migrations{Name: ServiceName, FS: subFS(migrationsFS, "migrations")}
+var Migrations = sqldb.Embedded(ServiceName, migrationsFS, "migrations")
 
 // Roles an account can hold. Registration gives buyer or seller; admin is
 // granted by another admin or by `mallhive users create-admin`.
@@ -198,6 +199,8 @@ type Config struct {
 	MFATTL         time.Duration
 	// Throttle tunes login throttling (see throttle.go).
 	Throttle ThrottleConfig
+	// OIDC configures sign-in with an external provider (see oidc.go).
+	OIDC OIDCConfig
 }
 
 // DefaultConfig returns the defaults; RegisterFlags starts from them.
@@ -231,6 +234,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ResetTTL, "auth.password-reset-ttl", d.ResetTTL, "life of a password reset link")
 	fs.DurationVar(&c.MFATTL, "auth.mfa-ttl", d.MFATTL, "time to complete a two-factor sign-in")
 	c.Throttle.RegisterFlags(fs)
+	c.OIDC.RegisterFlags(fs)
 }
 
 // withDefaults fills zero fields.
@@ -284,6 +288,9 @@ func (c Config) Validate() error {
 	check(c.ResetTTL >= time.Minute && c.ResetTTL <= 24*time.Hour, "password reset TTL must be between 1m and 24h")
 	check(c.MFATTL >= 30*time.Second && c.MFATTL <= time.Hour, "MFA TTL must be between 30s and 1h")
 	if err := c.Throttle.Validate(); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if err := c.OIDC.Validate(); err != nil {
 		problems = append(problems, err.Error())
 	}
 	if len(problems) > 0 {
@@ -610,6 +617,7 @@ func resolveConfig(env *svc.Env, cfg Config) (Config, error) {
 		}
 		cfg.KeysDir = filepath.Join(env.DataDir, "auth", "keys")
 	}
+	cfg.OIDC = cfg.OIDC.withDefaults(cmp.Or(env.PublicURL, cfg.Issuer))
 	if err := cfg.Validate(); err != nil {
 		return cfg, err
 	}

@@ -63,6 +63,7 @@ func (s *Service) Handler() http.Handler {
 	handle(http.MethodPatch, "/api/v1/admin/users/{id}", s.handleAdminUpdate)
 
 	handle(http.MethodGet, "/.well-known/jwks.json", s.handleJWKS)
+	s.oauthRoutes(handle) // oauth_http.go
 
 	// A method-less pattern is less specific than the method ones, so it
 	// only catches the other methods: answer them with a problem document.

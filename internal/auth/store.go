@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 	"time"
 
@@ -871,12 +870,4 @@ func (q *Queries) Sweep(ctx context.Context, now, forgetBefore time.Time) (int64
 		total += n
 	}
 	return total, nil
-}
-
-func subFS(f fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(f, dir)
-	if err != nil {
-		panic(fmt.Sprintf("auth: embedded %s: %v", dir, err)) // impossible: the directory is embedded above
-	}
-	return sub
 }

@@ -98,59 +98,55 @@ func (s *Service) clearCartCookie(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// writeCart answers with the priced cart.
-func (s *Service) writeCart(w http.ResponseWriter, r *http.Request, c Cart) {
+// writeCart answers with the priced cart, or returns why it could not be
+// priced.
+func (s *Service) writeCart(w http.ResponseWriter, r *http.Request, c Cart) error {
 	v, err := s.carts.price(r.Context(), c)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	httpx.WriteJSON(w, http.StatusOK, v)
+	return nil
 }
 
 // getCart: GET /api/v1/cart.
-func (s *Service) getCart(w http.ResponseWriter, r *http.Request) {
+func (s *Service) getCart(w http.ResponseWriter, r *http.Request) error {
 	c, err := s.resolveCart(w, r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	var cart Cart
 	if c.ok {
 		if cart, err = s.carts.store.Get(r.Context(), c.key); err != nil {
-			httpx.WriteError(w, r, err)
-			return
+			return err
 		}
 	}
-	s.writeCart(w, r, cart)
+	return s.writeCart(w, r, cart)
 }
 
 // clearCart: DELETE /api/v1/cart.
-func (s *Service) clearCart(w http.ResponseWriter, r *http.Request) {
+func (s *Service) clearCart(w http.ResponseWriter, r *http.Request) error {
 	c, err := s.resolveCart(w, r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	if c.ok {
 		if err := s.carts.store.Delete(r.Context(), c.key); err != nil {
-			httpx.WriteError(w, r, err)
-			return
+			return err
 		}
 	}
-	s.writeCart(w, r, Cart{})
+	return s.writeCart(w, r, Cart{})
 }
 
 // addItem: POST /api/v1/cart/items {"sku", "quantity"}.
-func (s *Service) addItem(w http.ResponseWriter, r *http.Request) {
+func (s *Service) addItem(w http.ResponseWriter, r *http.Request) error {
 	var in struct {
 		SKU      *string `json:"sku"`
 		Quantity *int    `json:"quantity"`
 	}
 	if err := httpx.DecodeJSON(w, r, &in, maxBody); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	f := errs.Fields{}
 	required(f, in.SKU != nil, "sku")
@@ -162,88 +158,75 @@ func (s *Service) addItem(w http.ResponseWriter, r *http.Request) {
 		f.Check(checkQuantity(*in.Quantity) == nil, "quantity", "must be between 1 and 99")
 	}
 	if err := f.Err(); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	c, err := s.resolveCart(w, r)
 	if err == nil {
 		c, err = s.issueToken(r.Context(), c)
 	}
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	cart, err := s.carts.Add(r.Context(), c.key, *in.SKU, *in.Quantity)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	s.sendToken(w, r, c)
-	s.writeCart(w, r, cart)
+	return s.writeCart(w, r, cart)
 }
 
 // setItem: PATCH /api/v1/cart/items/{sku} {"quantity"}.
-func (s *Service) setItem(w http.ResponseWriter, r *http.Request) {
+func (s *Service) setItem(w http.ResponseWriter, r *http.Request) error {
 	sku, err := pathSKU(r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	var in struct {
 		Quantity *int `json:"quantity"`
 	}
 	if err := httpx.DecodeJSON(w, r, &in, maxBody); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	if in.Quantity == nil {
-		httpx.WriteError(w, r, errs.Field("quantity", "is required"))
-		return
+		return errs.Field("quantity", "is required")
 	}
 	if err := checkQuantity(*in.Quantity); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	c, err := s.resolveCart(w, r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	if !c.ok {
-		httpx.WriteError(w, r, errNotInCart(sku))
-		return
+		return errNotInCart(sku)
 	}
 	cart, err := s.carts.SetQuantity(r.Context(), c.key, sku, *in.Quantity)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	s.sendToken(w, r, c)
-	s.writeCart(w, r, cart)
+	return s.writeCart(w, r, cart)
 }
 
 // removeItem: DELETE /api/v1/cart/items/{sku}; removing a SKU that is not in
 // the cart succeeds.
-func (s *Service) removeItem(w http.ResponseWriter, r *http.Request) {
+func (s *Service) removeItem(w http.ResponseWriter, r *http.Request) error {
 	sku, err := pathSKU(r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	c, err := s.resolveCart(w, r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	var cart Cart
 	if c.ok {
 		if cart, err = s.carts.Remove(r.Context(), c.key, sku); err != nil {
-			httpx.WriteError(w, r, err)
-			return
+			return err
 		}
 	}
 	if len(cart.Lines) > 0 {
 		s.sendToken(w, r, c)
 	}
-	s.writeCart(w, r, cart)
+	return s.writeCart(w, r, cart)
 }

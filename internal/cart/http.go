@@ -26,21 +26,21 @@ const (
 
 func (s *Service) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/cart", s.getCart)
-	mux.HandleFunc("DELETE /api/v1/cart", s.clearCart)
-	mux.HandleFunc("POST /api/v1/cart/items", s.addItem)
-	mux.HandleFunc("PATCH /api/v1/cart/items/{sku}", s.setItem)
-	mux.HandleFunc("DELETE /api/v1/cart/items/{sku}", s.removeItem)
+	mux.Handle("GET /api/v1/cart", httpx.HandlerFunc(s.getCart))
+	mux.Handle("DELETE /api/v1/cart", httpx.HandlerFunc(s.clearCart))
+	mux.Handle("POST /api/v1/cart/items", httpx.HandlerFunc(s.addItem))
+	mux.Handle("PATCH /api/v1/cart/items/{sku}", httpx.HandlerFunc(s.setItem))
+	mux.Handle("DELETE /api/v1/cart/items/{sku}", httpx.HandlerFunc(s.removeItem))
 
-	mux.HandleFunc("GET /api/v1/inventory", s.listStock)
-	mux.HandleFunc("GET /api/v1/inventory/{sku}", s.getStock)
-	mux.HandleFunc("PUT /api/v1/inventory/{sku}", s.putStock)
-	mux.HandleFunc("POST /api/v1/inventory/{sku}/adjustments", s.adjustStock)
-	mux.HandleFunc("GET /api/v1/inventory/{sku}/ledger", s.stockLedger)
+	mux.Handle("GET /api/v1/inventory", httpx.HandlerFunc(s.listStock))
+	mux.Handle("GET /api/v1/inventory/{sku}", httpx.HandlerFunc(s.getStock))
+	mux.Handle("PUT /api/v1/inventory/{sku}", httpx.HandlerFunc(s.putStock))
+	mux.Handle("POST /api/v1/inventory/{sku}/adjustments", httpx.HandlerFunc(s.adjustStock))
+	mux.Handle("GET /api/v1/inventory/{sku}/ledger", httpx.HandlerFunc(s.stockLedger))
 
 	// Everything else under our prefixes answers with a problem document
 	// rather than the mux's plain-text 404 and 405.
-	noRoute := func(w http.ResponseWriter, r *http.Request) {
+	noRoute := httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		var allow []string
 		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 			probe := r.Clone(r.Context())
@@ -50,15 +50,17 @@ func (s *Service) routes() http.Handler {
 			}
 		}
 		if len(allow) == 0 {
-			httpx.WriteError(w, r, errs.E(errs.NotFound, "no such resource"))
-			return
+			return errs.E(errs.NotFound, "no such resource")
 		}
+		// No domain code maps to 405, and it needs its Allow header, so it
+		// is written here rather than returned.
 		w.Header().Set("Allow", strings.Join(allow, ", "))
 		httpx.WriteProblem(w, r, httpx.Problem{Status: http.StatusMethodNotAllowed, Code: errs.Invalid,
 			Detail: fmt.Sprintf("use %s", strings.Join(allow, " or "))})
-	}
+		return nil
+	})
 	for _, p := range []string{"/api/v1/cart", "/api/v1/cart/", "/api/v1/inventory", "/api/v1/inventory/"} {
-		mux.HandleFunc(p, noRoute)
+		mux.Handle(p, noRoute)
 	}
 	return mux
 }

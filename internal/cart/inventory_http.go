@@ -46,115 +46,102 @@ func seller(r *http.Request) (authn.Principal, error) {
 
 // putStock: PUT /api/v1/inventory/{sku} {"on_hand", "low_threshold"?}.
 // 201 when the SKU had no stock yet, 200 otherwise.
-func (s *Service) putStock(w http.ResponseWriter, r *http.Request) {
+func (s *Service) putStock(w http.ResponseWriter, r *http.Request) error {
 	p, err := seller(r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	sku, err := pathSKU(r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	var in struct {
 		OnHand       *int64 `json:"on_hand"`
 		LowThreshold *int64 `json:"low_threshold"`
 	}
 	if err := httpx.DecodeJSON(w, r, &in, maxBody); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	f := errs.Fields{}
 	required(f, in.OnHand != nil, "on_hand")
 	if err := f.Err(); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	l, created, err := s.inventory.Set(r.Context(), p.UserID, sku, *in.OnHand, in.LowThreshold)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
 	}
 	httpx.WriteJSON(w, status, stockView(l))
+	return nil
 }
 
 // adjustStock: POST /api/v1/inventory/{sku}/adjustments {"delta", "reason"}.
-func (s *Service) adjustStock(w http.ResponseWriter, r *http.Request) {
+func (s *Service) adjustStock(w http.ResponseWriter, r *http.Request) error {
 	p, err := seller(r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	sku, err := pathSKU(r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	var in struct {
 		Delta  *int64  `json:"delta"`
 		Reason *string `json:"reason"`
 	}
 	if err := httpx.DecodeJSON(w, r, &in, maxBody); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	f := errs.Fields{}
 	required(f, in.Delta != nil, "delta")
 	required(f, in.Reason != nil, "reason")
 	if err := f.Err(); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	l, err := s.inventory.Adjust(r.Context(), p.UserID, sku, *in.Delta, *in.Reason)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, stockView(l))
+	return nil
 }
 
 // getStock: GET /api/v1/inventory/{sku}, the owner only.
-func (s *Service) getStock(w http.ResponseWriter, r *http.Request) {
+func (s *Service) getStock(w http.ResponseWriter, r *http.Request) error {
 	p, err := seller(r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	sku, err := pathSKU(r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	l, err := s.inventory.Get(r.Context(), p.UserID, sku)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, stockView(l))
+	return nil
 }
 
 // listStock: GET /api/v1/inventory?page_size=&page_token=, the caller's SKUs
 // in SKU order.
-func (s *Service) listStock(w http.ResponseWriter, r *http.Request) {
+func (s *Service) listStock(w http.ResponseWriter, r *http.Request) error {
 	p, err := seller(r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	size, after, err := page(r, func(sku string) bool { return checkSKU("", sku) == nil })
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	levels, err := s.inventory.List(r.Context(), p.UserID, after, size+1)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	out := struct {
 		Items         []stockJSON `json:"items"`
@@ -168,30 +155,27 @@ func (s *Service) listStock(w http.ResponseWriter, r *http.Request) {
 		out.Items = append(out.Items, stockView(l))
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // stockLedger: GET /api/v1/inventory/{sku}/ledger, newest first, the owner
 // only.
-func (s *Service) stockLedger(w http.ResponseWriter, r *http.Request) {
+func (s *Service) stockLedger(w http.ResponseWriter, r *http.Request) error {
 	p, err := seller(r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	sku, err := pathSKU(r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	size, before, err := page(r, func(id string) bool { return validID(id, 64) && !strings.Contains(id, ":") })
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	entries, err := s.inventory.Ledger(r.Context(), p.UserID, sku, before, size+1)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	out := struct {
 		Items         []ledgerJSON `json:"items"`
@@ -206,4 +190,5 @@ func (s *Service) stockLedger(w http.ResponseWriter, r *http.Request) {
 			Reason: e.Reason, Actor: e.Actor, OrderID: e.OrderID, Note: e.Note, At: e.At})
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
+	return nil
 }

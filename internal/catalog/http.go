@@ -23,27 +23,18 @@ const (
 // upstream (authn middleware); handlers read the principal from the context.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/categories", s.handle(s.getCategories))
-	mux.HandleFunc("POST /api/v1/categories", s.handle(s.createCategory))
-	mux.HandleFunc("PATCH /api/v1/categories/{id}", s.handle(s.updateCategory))
-	mux.HandleFunc("DELETE /api/v1/categories/{id}", s.handle(s.deleteCategory))
-	mux.HandleFunc("GET /api/v1/products", s.handle(s.listProducts))
-	mux.HandleFunc("POST /api/v1/products", s.handle(s.createProduct))
-	mux.HandleFunc("GET /api/v1/products/{id}", s.handle(s.getProduct))
-	mux.HandleFunc("PATCH /api/v1/products/{id}", s.handle(s.updateProduct))
-	mux.HandleFunc("DELETE /api/v1/products/{id}", s.handle(s.archiveProduct))
-	mux.HandleFunc("POST /api/v1/products/{id}/images", s.handle(s.uploadImage))
-	mux.HandleFunc("GET /api/v1/images/{key}", s.handle(s.getImage))
+	mux.Handle("GET /api/v1/categories", httpx.HandlerFunc(s.getCategories))
+	mux.Handle("POST /api/v1/categories", httpx.HandlerFunc(s.createCategory))
+	mux.Handle("PATCH /api/v1/categories/{id}", httpx.HandlerFunc(s.updateCategory))
+	mux.Handle("DELETE /api/v1/categories/{id}", httpx.HandlerFunc(s.deleteCategory))
+	mux.Handle("GET /api/v1/products", httpx.HandlerFunc(s.listProducts))
+	mux.Handle("POST /api/v1/products", httpx.HandlerFunc(s.createProduct))
+	mux.Handle("GET /api/v1/products/{id}", httpx.HandlerFunc(s.getProduct))
+	mux.Handle("PATCH /api/v1/products/{id}", httpx.HandlerFunc(s.updateProduct))
+	mux.Handle("DELETE /api/v1/products/{id}", httpx.HandlerFunc(s.archiveProduct))
+	mux.Handle("POST /api/v1/products/{id}/images", httpx.HandlerFunc(s.uploadImage))
+	mux.Handle("GET /api/v1/images/{key}", httpx.HandlerFunc(s.getImage))
 	return mux
-}
-
-// handle lets handlers return errors, written once as problem documents.
-func (s *Service) handle(h func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if err := h(w, r); err != nil {
-			httpx.WriteError(w, r, err)
-		}
-	}
 }
 
 func viewerOf(r *http.Request) Viewer {

@@ -27,6 +27,8 @@ var Routes = []Route{
 	{"/api/v1/users/", "auth"},
 	{"/api/v1/admin/users", "auth"},
 	{"/api/v1/admin/users/", "auth"},
+	{"/api/v1/admin/oauth-clients", "auth"},
+	{"/api/v1/admin/oauth-clients/", "auth"},
 	{"/.well-known/", "auth"},
 	{"/oauth2/", "auth"},
 

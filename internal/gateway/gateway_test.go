@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/mallhive/mallhive/internal/platform/httpx"
 )
 
 func TestOpenAPIIsOneValidDocumentWhosePathsAreRouted(t *testing.T) {
@@ -167,11 +169,16 @@ func TestMountProxiesRemoteServicesAndMountsLocalOnes(t *testing.T) {
 func TestRateLimiterAnswers429WithRetryAfter(t *testing.T) {
 	t.Parallel()
 	rl := NewRateLimiter(1, 3)
-	h := rl.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	h := httpx.ClientIPs(nil)(rl.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
+	from := func(addr, path string) *http.Request {
+		r := httptest.NewRequest("GET", path, nil)
+		r.RemoteAddr = addr
+		return r
+	}
 	codes := []int{}
 	for range 5 {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/products", nil))
+		h.ServeHTTP(rec, from("203.0.113.9:4000", "/api/v1/products"))
 		codes = append(codes, rec.Code)
 		if rec.Code == 429 && rec.Header().Get("Retry-After") == "" {
 			t.Error("429 without Retry-After")
@@ -181,9 +188,21 @@ func TestRateLimiterAnswers429WithRetryAfter(t *testing.T) {
 		t.Fatalf("codes %v: want the burst of 3 then 429", codes)
 	}
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+	h.ServeHTTP(rec, from("203.0.113.9:4000", "/healthz"))
 	if rec.Code != 200 {
 		t.Fatalf("non-API path limited: %d", rec.Code)
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, from("198.51.100.1:4000", "/api/v1/products"))
+	if rec.Code != 200 {
+		t.Fatalf("another client shares the first one's bucket: %d", rec.Code)
+	}
+	for range 10 {
+		rec = httptest.NewRecorder()
+		h.ServeHTTP(rec, from("127.0.0.1:4000", "/api/v1/products"))
+		if rec.Code != 200 {
+			t.Fatalf("loopback client limited: %d", rec.Code)
+		}
 	}
 	if NewRateLimiter(0, 1) != nil {
 		t.Fatal("rate 0 must disable limiting")

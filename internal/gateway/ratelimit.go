@@ -3,6 +3,7 @@ package gateway
 import (
 	"math"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,7 +38,9 @@ func NewRateLimiter(perSecond float64, burst int) *RateLimiter {
 	return &RateLimiter{limit: rate.Limit(perSecond), burst: max(burst, 1), clients: map[string]*client{}}
 }
 
-// Middleware limits requests whose path starts with /api/.
+// Middleware limits requests whose path starts with /api/. Loopback
+// clients (the machine itself: the demo seeder, probes, a sidecar) are not
+// limited; behind a proxy the client address is the forwarded one.
 func (l *RateLimiter) Middleware(next http.Handler) http.Handler {
 	if l == nil {
 		return next
@@ -47,7 +50,12 @@ func (l *RateLimiter) Middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		res := l.reserve(httpx.ClientIP(r.Context()))
+		ip := httpx.ClientIP(r.Context())
+		if a, err := netip.ParseAddr(ip); err == nil && a.IsLoopback() {
+			next.ServeHTTP(w, r)
+			return
+		}
+		res := l.reserve(ip)
 		if d := res.Delay(); d > 0 {
 			res.Cancel()
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))

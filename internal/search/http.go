@@ -32,8 +32,8 @@ const (
 // Handler serves the search routes.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/search", s.handleSearch)
-	mux.HandleFunc("GET /api/v1/search/suggest", s.handleSuggest)
+	mux.Handle("GET /api/v1/search", httpx.HandlerFunc(s.handleSearch))
+	mux.Handle("GET /api/v1/search/suggest", httpx.HandlerFunc(s.handleSuggest))
 	return mux
 }
 
@@ -72,21 +72,18 @@ type SuggestResponse struct {
 	Suggestions []Suggestion `json:"suggestions"`
 }
 
-func (s *Service) handleSearch(w http.ResponseWriter, r *http.Request) {
+func (s *Service) handleSearch(w http.ResponseWriter, r *http.Request) error {
 	v, err := queryValues(r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	q, err := parseSearchQuery(v)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	res, err := s.ix.Search(r.Context(), q)
 	if err != nil {
-		httpx.WriteError(w, r, renameFields(err, map[string]string{"text": "q"}))
-		return
+		return renameFields(err, map[string]string{"text": "q"})
 	}
 	// Later pages of a search are the same search: record it once.
 	if q.PageToken == "" {
@@ -102,6 +99,7 @@ func (s *Service) handleSearch(w http.ResponseWriter, r *http.Request) {
 		out.Items = append(out.Items, itemOf(h))
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
+	return nil
 }
 
 func itemOf(h Hit) SearchItem {
@@ -128,26 +126,24 @@ func itemOf(h Hit) SearchItem {
 	return it
 }
 
-func (s *Service) handleSuggest(w http.ResponseWriter, r *http.Request) {
+func (s *Service) handleSuggest(w http.ResponseWriter, r *http.Request) error {
 	v, err := queryValues(r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	prefix, err := parseSuggestQuery(v)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	sug, err := s.ix.Suggest(r.Context(), prefix, MaxSuggestions)
 	if err != nil {
-		httpx.WriteError(w, r, renameFields(err, map[string]string{"prefix": "q"}))
-		return
+		return renameFields(err, map[string]string{"prefix": "q"})
 	}
 	// Suggestions are the same for everyone and asked for on every
 	// keystroke: let browsers and CDNs keep them briefly.
 	w.Header().Set("Cache-Control", "public, max-age=30")
 	httpx.WriteJSON(w, http.StatusOK, SuggestResponse{Suggestions: sug})
+	return nil
 }
 
 // queryValues parses the request's query string strictly: a malformed

@@ -265,7 +265,11 @@ func TestRelayFlushesWhenStopped(t *testing.T) {
 	}
 }
 
-func TestConsumeBatchesDeliversEverythingInOrder(t *testing.T) {
+// TestConsumeBatchesDeliversEverything: at-least-once, in batches of at
+// most the asked size, and a failed batch comes again (after later events:
+// redelivery does not preserve order, which is why snapshot consumers
+// compare versions).
+func TestConsumeBatchesDeliversEverything(t *testing.T) {
 	t.Parallel()
 	eachBus(t, func(t *testing.T, bus *events.Bus, newStream func(*testing.T) string) {
 		ctx := context.Background()
@@ -302,18 +306,18 @@ func TestConsumeBatchesDeliversEverythingInOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer sub.Stop()
-		eventually(t, "all events", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= n })
+		distinct := func() int {
+			seen := map[string]bool{}
+			for _, v := range got {
+				seen[v] = true
+			}
+			return len(seen)
+		}
+		eventually(t, "every event", func() bool { mu.Lock(); defer mu.Unlock(); return distinct() == n })
 		mu.Lock()
 		defer mu.Unlock()
 		if biggest > 100 {
 			t.Fatalf("a batch of %d, want at most 100", biggest)
-		}
-		seen := map[string]bool{}
-		for _, v := range got {
-			seen[v] = true
-		}
-		if len(seen) != n {
-			t.Fatalf("%d distinct events, want %d", len(seen), n)
 		}
 	})
 }

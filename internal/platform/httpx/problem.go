@@ -7,7 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/mallhive/mallhive/internal/platform/errs"
 )
@@ -74,7 +77,14 @@ func WriteProblem(w http.ResponseWriter, r *http.Request, p Problem) {
 
 // WriteError writes err as a problem document. Errors without a domain code
 // become a 500 whose detail is hidden from the caller and logged instead.
+// When err's chain holds a value with a RetryAfter() time.Duration method
+// (a throttling error that knows its wait), the response carries
+// Retry-After in whole seconds, rounded up and at least 1.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	var ra interface{ RetryAfter() time.Duration }
+	if errors.As(err, &ra) {
+		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(ra.RetryAfter()), 10))
+	}
 	var e *errs.Error
 	if !errors.As(err, &e) {
 		slog.ErrorContext(r.Context(), "unhandled error", "err", err, "path", r.URL.Path, "request_id", RequestIDFrom(r.Context()))
@@ -92,6 +102,12 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 		Code:   e.Code,
 		Errors: e.Fields,
 	})
+}
+
+// retryAfterSeconds rounds up, since a client that comes back early is
+// refused again, and never says 0, which would invite an immediate retry.
+func retryAfterSeconds(d time.Duration) int64 {
+	return max(1, int64(math.Ceil(d.Seconds())))
 }
 
 // WriteJSON writes v as JSON with the given status.
