@@ -76,7 +76,7 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger, getenv func(strin
 		publicURL = fmt.Sprintf("http://localhost:%d", port)
 	}
 
-	p.bus, err = events.Open(ctx, events.Config{URL: cfg.NATSURL, DataDir: cfg.DataDir}, log.With("component", "events"))
+	p.bus, err = events.Open(ctx, events.Config{URL: cfg.NATSURL, DataDir: cfg.DataDir, Namespace: cfg.NATSNamespace}, log.With("component", "events"))
 	if err != nil {
 		return nil, err
 	}
@@ -315,7 +315,7 @@ func Reindex(ctx context.Context, cfg *Config, log *slog.Logger, w io.Writer) er
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	bus, err := events.Open(ctx, events.Config{URL: cfg.NATSURL, DataDir: cfg.DataDir}, log)
+	bus, err := events.Open(ctx, events.Config{URL: cfg.NATSURL, DataDir: cfg.DataDir, Namespace: cfg.NATSNamespace}, log)
 	if err != nil {
 		return err
 	}

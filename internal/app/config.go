@@ -24,6 +24,7 @@ type Config struct {
 	Services       string
 	DatabaseURL    string
 	NATSURL        string
+	NATSNamespace  string
 	RedisURL       string
 	PublicURL      string
 	Seed           bool
@@ -43,6 +44,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Services, "services", "all", "comma-separated services to run: all, or some of "+strings.Join(AllServices, ","))
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL (schema per service); empty: SQLite files in the data dir")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS JetStream URL; empty: an embedded server in the data dir")
+	fs.StringVar(&c.NATSNamespace, "nats-namespace", "mallhive", "prefix of every event subject and stream, so marketplaces can share a NATS cluster")
 	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL for carts; empty: the cart service's SQL store")
 	fs.StringVar(&c.PublicURL, "public-url", "", "externally visible base URL (token issuer, links); default http://localhost:<port>")
 	fs.BoolVar(&c.Seed, "seed", true, "create demo data on first start (embedded shape only)")

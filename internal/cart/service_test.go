@@ -109,7 +109,7 @@ func TestRun(t *testing.T) {
 
 	// The stream keeps the latest event per subject: stock.changed after
 	// the expiry, and the stock.out of the reservation.
-	stream, err := bus.JS.Stream(ctx, events.StreamName("stock"))
+	stream, err := bus.JS.Stream(ctx, bus.StreamName("stock"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -110,6 +110,9 @@ func newProxy(service, base string) http.Handler {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
+			// Forward the query as sent: the service, not the proxy, decides
+			// what a malformed parameter means (a 400 in both shapes).
+			pr.Out.URL.RawQuery = pr.In.URL.RawQuery
 			pr.SetXForwarded()
 			pr.Out.Host = pr.In.Host // links and issuers use the public host
 		},

@@ -658,7 +658,7 @@ func readPerformed(tb testing.TB, bus *events.Bus, subject string, start time.Ti
 	ctx := context.Background()
 	var found *eventsv1.SearchPerformed
 	waitFor(tb, timeout, "a search.performed event for "+subject, func() bool {
-		cons, err := bus.JS.OrderedConsumer(ctx, events.StreamName("search"), jetstream.OrderedConsumerConfig{
+		cons, err := bus.JS.OrderedConsumer(ctx, bus.StreamName("search"), jetstream.OrderedConsumerConfig{
 			FilterSubjects: []string{"mallhive.search.performed." + subject},
 			DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
 			OptStartTime:   &start,

@@ -72,7 +72,7 @@ func Reindex(ctx context.Context, env *svc.Env, cfg Config, progress io.Writer) 
 		if err := env.Bus.EnsureStream(ctx, src.domain); err != nil {
 			return fmt.Errorf("reindex: %w", err)
 		}
-		st, err := env.Bus.JS.Stream(ctx, events.StreamName(src.domain))
+		st, err := env.Bus.JS.Stream(ctx, env.Bus.StreamName(src.domain))
 		if err != nil {
 			return fmt.Errorf("reindex: stream %s: %w", src.domain, err)
 		}
@@ -174,8 +174,8 @@ func replay(ctx context.Context, bus *events.Bus, domain string, last uint64, ap
 	if last == 0 {
 		return nil
 	}
-	cons, err := bus.JS.OrderedConsumer(ctx, events.StreamName(domain), jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{"mallhive." + domain + ".>"},
+	cons, err := bus.JS.OrderedConsumer(ctx, bus.StreamName(domain), jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{bus.Filter(domain)},
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 	})
 	if err != nil {

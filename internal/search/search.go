@@ -291,7 +291,7 @@ func (s *Service) startConsumers(ctx context.Context) ([]*events.Subscription, e
 	}
 	if s.fresh {
 		for _, d := range domains {
-			err := bus.JS.DeleteConsumer(ctx, events.StreamName(d.name), events.ConsumerName(s.consumerName(), d.name))
+			err := bus.JS.DeleteConsumer(ctx, bus.StreamName(d.name), events.ConsumerName(s.consumerName(), d.name))
 			if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
 				return nil, fmt.Errorf("reset consumer of %s events: %w", d.name, err)
 			}

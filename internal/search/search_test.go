@@ -69,7 +69,7 @@ func startTestService(tb testing.TB, env *svc.Env, cfg Config) *testService {
 			return
 		}
 		for _, domain := range []string{"product", "stock"} {
-			_ = env.Bus.JS.DeleteConsumer(context.Background(), events.StreamName(domain), events.ConsumerName(ts.consumerName(), domain))
+			_ = env.Bus.JS.DeleteConsumer(context.Background(), env.Bus.StreamName(domain), events.ConsumerName(ts.consumerName(), domain))
 		}
 	})
 	ts = newTestService(tb, env, cfg)

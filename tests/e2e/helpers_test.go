@@ -35,11 +35,17 @@ func signIn(t *testing.T, c *client, email, password string) {
 	c.token = login.AccessToken
 }
 
-// admin creates an admin with the CLI in dataDir, enrols TOTP and returns a
-// signed-in client.
+// admin creates an admin with the CLI in the data dir, enrols TOTP and
+// returns a signed-in client.
 func admin(t *testing.T, base, dataDir string) *client {
 	t.Helper()
-	cmd := exec.Command(binary, "users", "create-admin", "--email=admin@e2e.test", "--data-dir="+dataDir)
+	return adminWith(t, base, "--data-dir="+dataDir)
+}
+
+// adminWith is admin for any store the CLI flags name (--database-url=…).
+func adminWith(t *testing.T, base string, storeFlags ...string) *client {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"users", "create-admin", "--email=admin@e2e.test"}, storeFlags...)...)
 	cmd.Stdin = strings.NewReader("an admin passphrase for e2e\n")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("create-admin: %v\n%s", err, out)

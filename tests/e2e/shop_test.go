@@ -34,14 +34,19 @@ func TestShopJourney(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	p := start(t, nil, "--data-dir="+dir, "--seed=false")
-	adm := admin(t, p.URL, dir)
+	shopJourney(t, p.URL, admin(t, p.URL, dir))
+}
+
+// shopJourney runs against any shape; adm is a signed-in admin.
+func shopJourney(t *testing.T, base string, adm *client) {
+	t.Helper()
 
 	var cat struct {
 		ID string `json:"id"`
 	}
 	adm.do("POST", "/api/v1/categories", map[string]any{"name": "Knitwear", "slug": "knitwear"}).expect(t, http.StatusCreated).decode(t, &cat)
 
-	seller := signUp(t, p.URL, "seller@e2e.test", "seller", map[string]any{"store_name": "Fjellgarn"})
+	seller := signUp(t, base, "seller@e2e.test", "seller", map[string]any{"store_name": "Fjellgarn"})
 	var prod product
 	seller.do("POST", "/api/v1/products", map[string]any{
 		"title": "Merino wool crew sweater", "description": "Soft and warm.", "brand": "Fjellgarn",
@@ -50,7 +55,7 @@ func TestShopJourney(t *testing.T) {
 			"price": map[string]any{"amount": 8900, "currency": "EUR"}}},
 	}).expect(t, http.StatusCreated).decode(t, &prod)
 
-	buyerView := &client{t: t, base: p.URL}
+	buyerView := &client{t: t, base: base}
 	buyerView.do("GET", "/api/v1/products/"+prod.ID, nil).expect(t, http.StatusOK).decode(t, &prod)
 	if prod.Variants[0].Availability != "out_of_stock" {
 		t.Fatalf("before stock: %+v", prod.Variants)
@@ -63,12 +68,12 @@ func TestShopJourney(t *testing.T) {
 
 	// Another seller can neither edit the product nor its stock; a buyer
 	// cannot create products.
-	other := signUp(t, p.URL, "other@e2e.test", "seller", map[string]any{"store_name": "Other"})
+	other := signUp(t, base, "other@e2e.test", "seller", map[string]any{"store_name": "Other"})
 	other.do("PATCH", "/api/v1/products/"+prod.ID, map[string]any{"title": "Mine now"}).expect(t, http.StatusNotFound)
 	other.do("PUT", "/api/v1/inventory/FJ-CREW-M-NAVY", map[string]any{"on_hand": 0}).expect(t, http.StatusNotFound)
 
 	// A guest fills a cart.
-	guest := &client{t: t, base: p.URL, headers: map[string]string{}}
+	guest := &client{t: t, base: base, headers: map[string]string{}}
 	add := guest.do("POST", "/api/v1/cart/items", map[string]any{"sku": "FJ-CREW-M-NAVY", "quantity": 2})
 	if add.Status != http.StatusOK && add.Status != http.StatusCreated {
 		t.Fatalf("guest add: %d %s", add.Status, add.Body)
@@ -95,12 +100,12 @@ func TestShopJourney(t *testing.T) {
 	}
 
 	// The retired guest token opens nothing; another buyer sees only their own cart.
-	stranger := &client{t: t, base: p.URL, headers: map[string]string{"X-Cart-Token": token}}
+	stranger := &client{t: t, base: base, headers: map[string]string{"X-Cart-Token": token}}
 	stranger.do("GET", "/api/v1/cart", nil).expect(t, http.StatusOK).decode(t, &cart)
 	if len(cart.Lines) != 0 {
 		t.Fatalf("retired guest token still opens a cart: %+v", cart)
 	}
-	buyer := signUp(t, p.URL, "buyer2@e2e.test", "buyer", nil)
+	buyer := signUp(t, base, "buyer2@e2e.test", "buyer", nil)
 	buyer.do("GET", "/api/v1/cart", nil).expect(t, http.StatusOK).decode(t, &cart)
 	if len(cart.Lines) != 0 {
 		t.Fatalf("another buyer sees a cart: %+v", cart)

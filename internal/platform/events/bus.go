@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -23,7 +24,13 @@ type Config struct {
 	DataDir string
 	// Replicas for streams on a clustered server (1 when unset).
 	Replicas int
+	// Namespace prefixes every subject and stream ("mallhive" when empty),
+	// so several marketplaces (staging beside production, parallel test
+	// runs) can share one NATS cluster without seeing each other's events.
+	Namespace string
 }
+
+var namespaceRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,30}$`)
 
 // Bus is a connection to JetStream, optionally with the embedded server
 // that backs it.
@@ -34,6 +41,7 @@ type Bus struct {
 	log      *slog.Logger
 	server   *server.Server
 	replicas int
+	ns       string
 
 	mu      sync.Mutex
 	streams map[string]bool
@@ -42,7 +50,14 @@ type Bus struct {
 // Open connects to cfg.URL, or starts an embedded JetStream server with a
 // file store under cfg.DataDir that only this process can reach.
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
-	b := &Bus{log: log, replicas: max(cfg.Replicas, 1), streams: map[string]bool{}}
+	ns := cfg.Namespace
+	if ns == "" {
+		ns = "mallhive"
+	}
+	if !namespaceRE.MatchString(ns) {
+		return nil, fmt.Errorf("open events: namespace %q must be lower-case letters, digits and _", ns)
+	}
+	b := &Bus{log: log, replicas: max(cfg.Replicas, 1), ns: ns, streams: map[string]bool{}}
 	opts := []nats.Option{nats.Name("mallhive"), nats.MaxReconnects(-1), nats.ReconnectWait(500 * time.Millisecond)}
 	url := cfg.URL
 	if url == "" {
@@ -116,8 +131,19 @@ func (b *Bus) shutdownServer() {
 	}
 }
 
-// StreamName is the JetStream stream holding a domain's events.
-func StreamName(domain string) string { return "MALLHIVE_" + strings.ToUpper(domain) }
+// StreamName is the JetStream stream holding a domain's events, e.g.
+// MALLHIVE_PRODUCT.
+func (b *Bus) StreamName(domain string) string {
+	return strings.ToUpper(b.ns) + "_" + strings.ToUpper(domain)
+}
+
+// Filter is the subject filter of every event of a domain ("product") or
+// of one type ("product.archived").
+func (b *Bus) Filter(domainOrType string) string { return b.ns + "." + domainOrType + ".>" }
+
+// subject is <namespace>.<type>.<entity>, so a stream can keep the latest
+// event per entity and consumers filter by type prefix.
+func (b *Bus) subject(e Event) string { return b.ns + "." + e.Type + "." + subjectToken(e.Subject) }
 
 // Domains whose events are full snapshots of an entity keep only the latest
 // event per entity and type forever: the stream then is a compacted log
@@ -132,8 +158,8 @@ func (b *Bus) EnsureStream(ctx context.Context, domain string) error {
 		return nil
 	}
 	cfg := jetstream.StreamConfig{
-		Name:       StreamName(domain),
-		Subjects:   []string{"mallhive." + domain + ".>"},
+		Name:       b.StreamName(domain),
+		Subjects:   []string{b.Filter(domain)},
 		Storage:    jetstream.FileStorage,
 		Replicas:   b.replicas,
 		Duplicates: 10 * time.Minute,
@@ -156,7 +182,7 @@ func (b *Bus) Publish(ctx context.Context, e Event) (duplicate bool, err error) 
 	if err := b.EnsureStream(ctx, e.Domain()); err != nil {
 		return false, err
 	}
-	msg := nats.NewMsg(e.natsSubject())
+	msg := nats.NewMsg(b.subject(e))
 	msg.Header.Set("Ce-Specversion", "1.0")
 	msg.Header.Set("Ce-Id", e.ID)
 	msg.Header.Set("Ce-Type", e.Type)

@@ -89,9 +89,9 @@ func (b *Bus) consumer(ctx context.Context, cfg *ConsumerConfig, maxAckPending i
 	if err := b.EnsureStream(ctx, cfg.Domain); err != nil {
 		return nil, "", err
 	}
-	filter := "mallhive." + cfg.Domain + ".>"
+	filter := b.Filter(cfg.Domain)
 	if cfg.Type != "" {
-		filter = "mallhive." + cfg.Type + ".>"
+		filter = b.Filter(cfg.Type)
 	}
 	if cfg.MaxDeliver == 0 {
 		cfg.MaxDeliver = 20
@@ -103,7 +103,7 @@ func (b *Bus) consumer(ctx context.Context, cfg *ConsumerConfig, maxAckPending i
 		cfg.Metrics = NewConsumerMetrics(nil)
 	}
 	durable := ConsumerName(cfg.Name, cfg.Domain)
-	cons, err := b.JS.CreateOrUpdateConsumer(ctx, StreamName(cfg.Domain), jetstream.ConsumerConfig{
+	cons, err := b.JS.CreateOrUpdateConsumer(ctx, b.StreamName(cfg.Domain), jetstream.ConsumerConfig{
 		Durable:       durable,
 		FilterSubject: filter,
 		AckPolicy:     jetstream.AckExplicitPolicy,
@@ -162,7 +162,7 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Subs
 	done := make(chan struct{})
 	go func() { <-cc.Closed(); close(done) }()
 	sub := &Subscription{stop: cc.Drain, done: done, consumer: cons}
-	sub.reportLag(cfg)
+	sub.reportLag(cfg, b.StreamName(cfg.Domain))
 	return sub, nil
 }
 
@@ -185,22 +185,34 @@ func (b *Bus) ConsumeBatches(ctx context.Context, cfg ConsumerConfig, size int, 
 		return nil, err
 	}
 	log, m := cfg.Log, cfg.Metrics
-	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	// A continuous pull (not one Fetch after another) never strands
+	// messages in an expired pull request, which would hold them until
+	// AckWait passes.
+	it, err := cons.Messages(jetstream.PullMaxMessages(size))
+	if err != nil {
+		return nil, fmt.Errorf("consume %s: %w", durable, err)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for runCtx.Err() == nil {
-			batch, err := cons.Fetch(size, jetstream.FetchMaxWait(100*time.Millisecond))
+		for {
+			first, err := it.Next()
 			if err != nil {
-				if runCtx.Err() == nil {
-					log.Warn("fetch events", "consumer", durable, "err", err)
-					time.Sleep(time.Second)
-				}
-				continue
+				return // stopped
 			}
-			var msgs []jetstream.Msg
+			msgs := []jetstream.Msg{first}
+			// Take what has already arrived, up to size, without waiting
+			// for a full batch: latency matters more than batch size.
+			for len(msgs) < size {
+				next, err := it.Next(jetstream.NextMaxWait(5 * time.Millisecond))
+				if err != nil {
+					break
+				}
+				msgs = append(msgs, next)
+			}
 			var evs []Event
-			for msg := range batch.Messages() {
+			var good []jetstream.Msg
+			for _, msg := range msgs {
 				e, err := FromMsg(msg)
 				if err != nil {
 					log.Error("malformed event dropped", "consumer", durable, "subject", msg.Subject(), "err", err)
@@ -208,7 +220,7 @@ func (b *Bus) ConsumeBatches(ctx context.Context, cfg ConsumerConfig, size int, 
 					_ = msg.Term()
 					continue
 				}
-				msgs, evs = append(msgs, msg), append(evs, e)
+				good, evs = append(good, msg), append(evs, e)
 			}
 			if len(evs) == 0 {
 				continue
@@ -216,24 +228,25 @@ func (b *Bus) ConsumeBatches(ctx context.Context, cfg ConsumerConfig, size int, 
 			hctx := evs[len(evs)-1].Context(context.Background())
 			if err := h(hctx, evs); err != nil {
 				log.Warn("event batch failed; will retry", "consumer", durable, "events", len(evs), "err", err)
-				for _, msg := range msgs {
+				for _, msg := range good {
 					_ = msg.NakWithDelay(backoff(attemptOf(msg)))
 				}
 				continue
 			}
-			for i, msg := range msgs {
+			for i, msg := range good {
 				_ = msg.Ack()
 				m.handled.WithLabelValues(cfg.Name, evs[i].Type, "ok").Inc()
 			}
 		}
 	}()
+	stop := it.Stop
 	sub := &Subscription{stop: stop, done: done, consumer: cons}
-	sub.reportLag(cfg)
+	sub.reportLag(cfg, b.StreamName(cfg.Domain))
 	return sub, nil
 }
 
 // reportLag publishes the consumer's pending count until it stops.
-func (s *Subscription) reportLag(cfg ConsumerConfig) {
+func (s *Subscription) reportLag(cfg ConsumerConfig, stream string) {
 	go func() {
 		t := time.NewTicker(5 * time.Second)
 		defer t.Stop()
@@ -243,7 +256,7 @@ func (s *Subscription) reportLag(cfg ConsumerConfig) {
 				return
 			case <-t.C:
 				if n, err := s.Pending(context.Background()); err == nil {
-					cfg.Metrics.pending.WithLabelValues(cfg.Name, StreamName(cfg.Domain)).Set(float64(n))
+					cfg.Metrics.pending.WithLabelValues(cfg.Name, stream).Set(float64(n))
 				}
 			}
 		}

@@ -81,12 +81,6 @@ func domainOf(typ string) string {
 	return d
 }
 
-// natsSubject is mallhive.<type>.<subject>, so a stream can keep the latest
-// event per entity and consumers filter by type prefix.
-func (e Event) natsSubject() string {
-	return "mallhive." + e.Type + "." + subjectToken(e.Subject)
-}
-
 func subjectToken(s string) string {
 	if s == "" {
 		return "_"

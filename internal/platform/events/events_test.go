@@ -41,7 +41,7 @@ func eachBus(t *testing.T, fn func(t *testing.T, bus *events.Bus, domain func(t 
 		bus := openBus(t, events.Config{URL: url})
 		fn(t, bus, func(t *testing.T) string {
 			domain := newDomain()
-			t.Cleanup(func() { _ = bus.JS.DeleteStream(context.Background(), events.StreamName(domain)) })
+			t.Cleanup(func() { _ = bus.JS.DeleteStream(context.Background(), bus.StreamName(domain)) })
 			return domain
 		})
 	})
@@ -97,7 +97,7 @@ func TestPublishDeduplicatesByEventID(t *testing.T) {
 		if err != nil || !dup {
 			t.Fatalf("second publish: want duplicate, got dup=%v err=%v", dup, err)
 		}
-		info, err := bus.JS.Stream(ctx, events.StreamName(domain))
+		info, err := bus.JS.Stream(ctx, bus.StreamName(domain))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -259,7 +259,7 @@ func TestRelayFlushesWhenStopped(t *testing.T) {
 	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox`).Scan(&left); err != nil || left != 0 {
 		t.Fatalf("outbox after stop: %d (%v)", left, err)
 	}
-	info, err := bus.JS.Stream(ctx, events.StreamName(domain))
+	info, err := bus.JS.Stream(ctx, bus.StreamName(domain))
 	if err != nil || info.CachedInfo().State.Msgs != 1 {
 		t.Fatalf("stream after stop: %v", err)
 	}
@@ -320,4 +320,44 @@ func TestConsumeBatchesDeliversEverything(t *testing.T) {
 			t.Fatalf("a batch of %d, want at most 100", biggest)
 		}
 	})
+}
+
+// TestNamespacesIsolateMarketplaces: two buses with different namespaces
+// on one server never see each other's events.
+func TestNamespacesIsolateMarketplaces(t *testing.T) {
+	t.Parallel()
+	url := os.Getenv("MALLHIVE_TEST_NATS_URL")
+	if url == "" {
+		t.Skip("MALLHIVE_TEST_NATS_URL not set")
+	}
+	ctx := context.Background()
+	a := openBus(t, events.Config{URL: url, Namespace: "ns_" + newDomain()})
+	b := openBus(t, events.Config{URL: url, Namespace: "ns_" + newDomain()})
+	domain := newDomain()
+	for _, bus := range []*events.Bus{a, b} {
+		t.Cleanup(func() { _ = bus.JS.DeleteStream(context.Background(), bus.StreamName(domain)) })
+	}
+	if a.StreamName(domain) == b.StreamName(domain) {
+		t.Fatal("namespaces share a stream name")
+	}
+	if _, err := a.Publish(ctx, newEvent(t, ctx, domain, "only-in-a")); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 4)
+	sub, err := b.Consume(ctx, events.ConsumerConfig{Name: "c", Domain: domain}, func(ctx context.Context, e events.Event) error {
+		got <- e.ID
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Stop()
+	select {
+	case id := <-got:
+		t.Fatalf("namespace b received %s from namespace a", id)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if _, err := events.Open(ctx, events.Config{URL: url, Namespace: "Bad.Name"}, slog.New(slog.DiscardHandler)); err == nil {
+		t.Fatal("a namespace with a dot was accepted")
+	}
 }
