@@ -2,7 +2,6 @@ package auth
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -30,13 +29,9 @@ const jwksMaxAge = 60 * time.Second
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	routes := map[string][]string{}
-	handle := func(method, path string, h func(http.ResponseWriter, *http.Request) error) {
+	handle := func(method, path string, h httpx.HandlerFunc) {
 		routes[path] = append(routes[path], method)
-		mux.HandleFunc(method+" "+path, func(w http.ResponseWriter, r *http.Request) {
-			if err := h(w, r); err != nil {
-				writeError(w, r, err)
-			}
-		})
+		mux.Handle(method+" "+path, h)
 	}
 
 	handle(http.MethodPost, "/api/v1/auth/register", s.handleRegister)
@@ -78,16 +73,6 @@ func (s *Service) Handler() http.Handler {
 		})
 	}
 	return mux
-}
-
-// writeError writes a problem document, with Retry-After for throttled
-// sign-ins.
-func writeError(w http.ResponseWriter, r *http.Request, err error) {
-	var t *tooManyAttempts
-	if errors.As(err, &t) {
-		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(t.RetryAfter), 10))
-	}
-	httpx.WriteError(w, r, err)
 }
 
 // ---- views ----

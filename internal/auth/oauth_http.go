@@ -37,7 +37,7 @@ import (
 const maxFormBody = 16 << 10
 
 // route registers a handler on the service's mux (see Handler).
-type route func(method, path string, h func(http.ResponseWriter, *http.Request) error)
+type route func(method, path string, h httpx.HandlerFunc)
 
 // oauthRoutes registers the provider's endpoints, the admin's client
 // registration, and sign-in with an external provider (oidc.go).
@@ -226,9 +226,11 @@ func (s *Service) signInForm(w http.ResponseWriter, r *http.Request, form url.Va
 		err = s.checkSecondFactor(r.Context(), u, code, addr)
 	}
 	if err != nil {
+		// The form is shown again instead of a problem document, so
+		// httpx.WriteError, which sets Retry-After, is not called.
 		var t *tooManyAttempts
 		if errors.As(err, &t) {
-			w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(t.RetryAfter), 10))
+			w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(t.RetryAfter()), 10))
 		}
 		switch c := errs.CodeOf(err); c {
 		case errs.Unauthenticated, errs.Forbidden, errs.TooManyRequests, errs.Invalid:

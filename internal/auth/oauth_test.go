@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -498,6 +499,45 @@ func TestOAuthSignInForm(t *testing.T) {
 		loc = location(t, signIn(b, form, "tom@example.com", pw1, h.totpCode(secret)))
 		if loc.Query().Get("code") == "" {
 			t.Fatalf("TOTP sign-in redirected to %s", loc)
+		}
+	})
+}
+
+// TestOAuthSignInFormThrottle: a throttled sign-in shows the form again,
+// with 429 and Retry-After, as the JSON login answers a problem document.
+func TestOAuthSignInFormThrottle(t *testing.T) {
+	eachOAuthEngine(t, func(t *testing.T, h *harness) {
+		provider, err := oidc.NewProvider(t.Context(), h.srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.verifiedUser("bea@example.com", "Bea")
+		app, _ := h.client(ClientRegistration{Name: "Pocket App", Public: true, RedirectURIs: []string{"http://127.0.0.1:8765/callback"}})
+		conf := oauthConfig(provider, app, "", ScopeOpenID)
+		b := browser(t)
+		form := formFields(t, get(t, b, conf.AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), ""))
+		signIn := func(password string) resp {
+			f := cloneValues(form)
+			f.Set("email", "bea@example.com")
+			f.Set("password", password)
+			return postForm(t, b, h.srv.URL+"/oauth2/authorize", f)
+		}
+		for i := range h.svc.cfg.Throttle.PairFree + 1 {
+			if r := signIn("guess-" + strconv.Itoa(i)); r.Status != http.StatusUnauthorized {
+				t.Fatalf("wrong password %d: %d %s", i, r.Status, r.Body)
+			}
+		}
+		r := signIn(pw1)
+		if r.Status != http.StatusTooManyRequests || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") ||
+			!strings.Contains(string(r.Body), "try again in 1 seconds") || formFields(t, r).Get("csrf_token") == "" {
+			t.Fatalf("throttled sign-in: %d %v %s", r.Status, r.Header, r.Body)
+		}
+		if ra := r.Header.Get("Retry-After"); ra != "1" {
+			t.Errorf("Retry-After %q, want 1", ra)
+		}
+		h.clock.Advance(time.Second)
+		if loc := location(t, signIn(pw1)); loc.Query().Get("code") == "" {
+			t.Fatalf("sign-in after the delay redirected to %s", loc)
 		}
 	})
 }

@@ -242,18 +242,25 @@ func (s *Service) throttleSuccess(ctx context.Context, email, addr string) error
 	return s.store.ThrottleReset(ctx, pairKey(email, addr))
 }
 
-// tooManyAttempts is the 429 an attempt gets while it must wait; the
-// handler turns RetryAfter into the Retry-After header.
-type tooManyAttempts struct{ RetryAfter time.Duration }
+// tooManyAttempts is the 429 an attempt gets while it must wait. Its
+// RetryAfter method is what httpx.WriteError looks for to send the
+// Retry-After header.
+type tooManyAttempts struct{ wait time.Duration }
 
 func (t *tooManyAttempts) Error() string { return "too many failed sign-in attempts" }
+
+// RetryAfter is how long the attempt must wait.
+func (t *tooManyAttempts) RetryAfter() time.Duration { return t.wait }
 
 func throttledError(wait time.Duration) error {
 	return &errs.Error{Code: errs.TooManyRequests,
 		Message: fmt.Sprintf("too many failed sign-in attempts; try again in %d seconds", retryAfterSeconds(wait)),
-		Err:     &tooManyAttempts{RetryAfter: wait}}
+		Err:     &tooManyAttempts{wait: wait}}
 }
 
+// retryAfterSeconds is a wait in the whole seconds of a Retry-After header,
+// rounded as httpx.WriteError rounds it (up, at least 1), so that the
+// message and the header name the same number.
 func retryAfterSeconds(d time.Duration) int64 {
 	return max(1, int64(math.Ceil(d.Seconds())))
 }
