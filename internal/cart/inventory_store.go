@@ -8,8 +8,10 @@ package cart
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -241,63 +243,123 @@ func (s *inventoryStore) adjust(ctx context.Context, sellerID, sku string, delta
 // reserve holds every line for the order in one transaction, each with one
 // conditional UPDATE. existed reports that the order already had a
 // reservation, which res then holds unchanged.
-func (s *inventoryStore) reserve(ctx context.Context, orderID string, lines []ReserveLine, now, expires time.Time) (res Reservation, existed bool, err error) {
-	for attempt := 0; ; attempt++ {
-		existed = false
-		err = s.db.InTx(ctx, func(tx *sql.Tx) error {
-			cur, found, err := s.reservation(ctx, tx, orderID)
-			if err != nil {
-				return err
+//
+// The transaction is two flights (see inventory_pipeline.go): the
+// reservation, its lines, its ledger rows and the stock UPDATEs, then the
+// events, which carry the levels the UPDATEs returned, with the COMMIT. A
+// popular SKU's row thus stays locked for one round trip, not one per
+// statement.
+func (s *inventoryStore) reserve(ctx context.Context, orderID string, lines []ReserveLine, now, expires time.Time) (Reservation, bool, error) {
+	var (
+		existed bool
+		short   *ReserveLine // the first line that lacked stock
+	)
+	err := inFlights(ctx, s.db, func(tx sender) (*flight, error) {
+		var f flight
+		// The primary key serialises two Reserves of one order: on
+		// PostgreSQL the second INSERT waits for the first transaction and,
+		// once it commits, inserts nothing; the order then reads as
+		// existing.
+		f.queryRow(func(row scanner) error {
+			var id string
+			err := row.Scan(&id)
+			if errors.Is(err, sql.ErrNoRows) {
+				existed = true
+				return errStopFlight
 			}
-			if found {
-				res, existed = cur, true
-				return nil
-			}
-			// The primary key serialises two Reserves of one order: on
-			// PostgreSQL the second INSERT waits for the first transaction
-			// and fails when it commits; the retry then finds its row.
-			if _, err := tx.ExecContext(ctx,
-				`INSERT INTO reservations (order_id, status, created_at, expires_at, updated_at) VALUES ($1, $2, $3, $4, $3)`,
-				orderID, StatusReserved, now, expires); err != nil {
-				return fmt.Errorf("insert reservation %s: %w", orderID, err)
-			}
-			for _, l := range lines {
-				after, err := scanLevel(tx.QueryRowContext(ctx,
-					`UPDATE stock SET reserved = reserved + $1, updated_at = $2
-					 WHERE sku = $3 AND on_hand - reserved >= $1
-					 RETURNING `+levelCols, l.Quantity, now, l.SKU))
+			return err
+		}, `INSERT INTO reservations (order_id, status, created_at, expires_at, updated_at) VALUES ($1, $2, $3, $4, $3)
+			ON CONFLICT (order_id) DO NOTHING RETURNING order_id`,
+			orderID, StatusReserved, now, expires)
+		lineRows := make([][]any, len(lines))
+		ledger := make([][]any, len(lines))
+		for i, l := range lines {
+			lineRows[i] = []any{orderID, l.SKU, l.Quantity}
+			ledger[i] = ledgerRow{sku: l.SKU, dReserved: l.Quantity, reason: ReasonReserved, actor: actorSystem, orderID: orderID, at: now}.values()
+		}
+		q, args := multiInsert(`INSERT INTO reservation_lines (order_id, sku, quantity)`, lineRows)
+		f.exec(q, args...)
+		q, args = multiInsert(ledgerInsert, ledger)
+		f.exec(q, args...)
+		changes := make([]change, len(lines))
+		for i, l := range lines {
+			f.queryRow(func(row scanner) error {
+				after, err := scanLevel(row)
 				if errors.Is(err, sql.ErrNoRows) {
-					return s.whyNotReserved(ctx, tx, l)
+					short = &lines[i]
+					return errStopFlight
 				}
 				if err != nil {
 					return stockWriteError(l.SKU, err)
 				}
-				if _, err := tx.ExecContext(ctx, `INSERT INTO reservation_lines (order_id, sku, quantity) VALUES ($1, $2, $3)`,
-					orderID, l.SKU, l.Quantity); err != nil {
-					return fmt.Errorf("insert reservation line: %w", err)
-				}
 				before := after
 				before.Reserved -= l.Quantity
-				if err := s.record(ctx, tx, change{before: before, after: after, reason: ReasonReserved, actor: actorSystem, orderID: orderID, at: now}); err != nil {
-					return err
-				}
-			}
-			res = Reservation{OrderID: orderID, Status: StatusReserved, ExpiresAt: expires, Lines: lines}
-			return nil
-		})
-		if err != nil && attempt < 3 && sqldb.IsUniqueViolation(err) {
-			continue
+				changes[i] = change{before: before, after: after, reason: ReasonReserved, actor: actorSystem, orderID: orderID, at: now}
+				return nil
+			}, `UPDATE stock SET reserved = reserved + $1, updated_at = $2
+				WHERE sku = $3 AND on_hand - reserved >= $1
+				RETURNING `+levelCols, l.Quantity, now, l.SKU)
 		}
+		if err := tx.send(ctx, &f); err != nil {
+			return nil, err
+		}
+		evs, err := changeEvents(ctx, changes...)
 		if err != nil {
-			return Reservation{}, false, err
+			return nil, err
 		}
-		return res, existed, nil
+		last := &flight{}
+		if len(evs) > 0 {
+			q, args := outboxInsert(evs)
+			last.exec(q, args...)
+		}
+		return last, nil
+	})
+	switch {
+	case existed:
+		res, found, err := s.reservation(ctx, s.db, orderID)
+		if err == nil && !found {
+			err = fmt.Errorf("reservation %s neither inserted nor found", orderID)
+		}
+		return res, true, err
+	case short != nil:
+		return Reservation{}, false, s.whyNotReserved(ctx, *short)
+	case err != nil:
+		return Reservation{}, false, fmt.Errorf("reserve for order %s: %w", orderID, err)
 	}
+	return Reservation{OrderID: orderID, Status: StatusReserved, ExpiresAt: expires, Lines: lines}, false, nil
+}
+
+// errStopFlight ends a flight whose remaining statements must not count:
+// the transaction then rolls back.
+var errStopFlight = errors.New("flight stopped")
+
+// multiInsert completes an INSERT head ("INSERT INTO t (a, b)") with one
+// VALUES tuple per row: one statement, whatever the number of rows.
+func multiInsert(head string, rows [][]any) (string, []any) {
+	var b strings.Builder
+	b.WriteString(head)
+	b.WriteString(" VALUES ")
+	var args []any
+	for i, row := range rows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for j, v := range row {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			args = append(args, v)
+			b.WriteString("$" + strconv.Itoa(len(args)))
+		}
+		b.WriteByte(')')
+	}
+	return b.String(), args
 }
 
 // whyNotReserved explains a conditional UPDATE that matched no row.
-func (s *inventoryStore) whyNotReserved(ctx context.Context, tx *sql.Tx, l ReserveLine) error {
-	cur, found, err := s.level(ctx, tx, l.SKU, false)
+func (s *inventoryStore) whyNotReserved(ctx context.Context, l ReserveLine) error {
+	cur, found, err := s.level(ctx, s.db, l.SKU, false)
 	if err != nil {
 		return err
 	}
@@ -372,7 +434,8 @@ func (s *inventoryStore) settle(ctx context.Context, tx *sql.Tx, orderID, reason
 	if reason == ReasonCommitted {
 		sold = 1
 	}
-	for _, l := range lines {
+	changes := make([]change, len(lines))
+	for i, l := range lines {
 		after, err := scanLevel(tx.QueryRowContext(ctx,
 			`UPDATE stock SET on_hand = on_hand - $1, reserved = reserved - $2, updated_at = $3 WHERE sku = $4 RETURNING `+levelCols,
 			sold*l.Quantity, l.Quantity, now, l.SKU))
@@ -382,11 +445,9 @@ func (s *inventoryStore) settle(ctx context.Context, tx *sql.Tx, orderID, reason
 		before := after
 		before.OnHand += sold * l.Quantity
 		before.Reserved += l.Quantity
-		if err := s.record(ctx, tx, change{before: before, after: after, reason: reason, actor: actor, orderID: orderID, note: note, at: now}); err != nil {
-			return err
-		}
+		changes[i] = change{before: before, after: after, reason: reason, actor: actor, orderID: orderID, note: note, at: now}
 	}
-	return nil
+	return s.record(ctx, tx, changes...)
 }
 
 // commit commits a live reservation and returns the order's reservation
@@ -528,51 +589,114 @@ type change struct {
 	at            time.Time
 }
 
-// record writes a change's ledger row and its events, in the change's
-// transaction. stock.low and stock.out fire only when available drops
-// across the threshold or to zero, so a SKU that stays low is not
-// announced again on every sale.
-func (s *inventoryStore) record(ctx context.Context, tx *sql.Tx, c change) error {
-	dOnHand := c.after.OnHand - c.before.OnHand
-	dReserved := c.after.Reserved - c.before.Reserved
-	if dOnHand != 0 || dReserved != 0 {
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO stock_ledger (id, sku, delta_on_hand, delta_reserved, reason, actor, order_id, note, at)
-			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			uuid.Must(uuid.NewV7()).String(), c.after.SKU, dOnHand, dReserved, c.reason, c.actor, c.orderID, c.note, c.at); err != nil {
-			return fmt.Errorf("write ledger: %w", err)
+// ledgerRow is one stock_ledger row.
+type ledgerRow struct {
+	sku                 string
+	dOnHand, dReserved  int64
+	reason, actor, note string
+	orderID             string
+	at                  time.Time
+}
+
+func (c change) ledger() ledgerRow {
+	return ledgerRow{sku: c.after.SKU, dOnHand: c.after.OnHand - c.before.OnHand, dReserved: c.after.Reserved - c.before.Reserved,
+		reason: c.reason, actor: c.actor, note: c.note, orderID: c.orderID, at: c.at}
+}
+
+// record writes changes' ledger rows and their events, in the changes'
+// transaction.
+func (s *inventoryStore) record(ctx context.Context, tx *sql.Tx, cs ...change) error {
+	rows := make([]ledgerRow, 0, len(cs))
+	for _, c := range cs {
+		rows = append(rows, c.ledger())
+	}
+	if err := writeLedger(ctx, tx, rows...); err != nil {
+		return err
+	}
+	return enqueueChanges(ctx, tx, cs...)
+}
+
+const ledgerInsert = `INSERT INTO stock_ledger (id, sku, delta_on_hand, delta_reserved, reason, actor, order_id, note, at)`
+
+func (r ledgerRow) values() []any {
+	return []any{uuid.Must(uuid.NewV7()).String(), r.sku, r.dOnHand, r.dReserved, r.reason, r.actor, r.orderID, r.note, r.at}
+}
+
+// writeLedger inserts the rows that change stock, in one statement.
+func writeLedger(ctx context.Context, tx *sql.Tx, rows ...ledgerRow) error {
+	values := make([][]any, 0, len(rows))
+	for _, r := range rows {
+		if r.dOnHand != 0 || r.dReserved != 0 {
+			values = append(values, r.values())
 		}
 	}
-	if !c.created && dOnHand == 0 && dReserved == 0 && c.before.LowThreshold == c.after.LowThreshold {
+	if len(values) == 0 {
 		return nil
 	}
-	types := []string{EventStockChanged}
-	dropped := c.after.Available() < c.before.Available()
-	switch {
-	case dropped && c.after.Available() == 0:
-		types = append(types, EventStockOut)
-	case dropped && c.after.low() && c.before.Available() > c.after.LowThreshold:
-		types = append(types, EventStockLow)
-	}
-	msg := &eventsv1.StockLevelEvent{
-		Sku:          c.after.SKU,
-		ProductId:    c.after.ProductID,
-		SellerId:     c.after.SellerID,
-		OnHand:       c.after.OnHand,
-		Reserved:     c.after.Reserved,
-		Available:    c.after.Available(),
-		LowThreshold: c.after.LowThreshold,
-		Reason:       c.reason,
-		At:           timestamppb.New(c.at),
-	}
-	for _, typ := range types {
-		ev, err := events.New(ctx, eventSource, typ, c.after.SKU, msg)
-		if err != nil {
-			return err
-		}
-		if err := events.Enqueue(ctx, tx, ev); err != nil {
-			return err
-		}
+	q, args := multiInsert(ledgerInsert, values)
+	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("write ledger: %w", err)
 	}
 	return nil
+}
+
+// enqueueChanges writes the changes' stock events to the outbox.
+func enqueueChanges(ctx context.Context, tx *sql.Tx, cs ...change) error {
+	evs, err := changeEvents(ctx, cs...)
+	if err != nil || len(evs) == 0 {
+		return err
+	}
+	return events.Enqueue(ctx, tx, evs...)
+}
+
+// changeEvents returns the stock events of changes. stock.low and
+// stock.out fire only when available drops across the threshold or to
+// zero, so a SKU that stays low is not announced again on every sale.
+func changeEvents(ctx context.Context, cs ...change) ([]events.Event, error) {
+	var evs []events.Event
+	for _, c := range cs {
+		dOnHand := c.after.OnHand - c.before.OnHand
+		dReserved := c.after.Reserved - c.before.Reserved
+		if !c.created && dOnHand == 0 && dReserved == 0 && c.before.LowThreshold == c.after.LowThreshold {
+			continue
+		}
+		types := []string{EventStockChanged}
+		dropped := c.after.Available() < c.before.Available()
+		switch {
+		case dropped && c.after.Available() == 0:
+			types = append(types, EventStockOut)
+		case dropped && c.after.low() && c.before.Available() > c.after.LowThreshold:
+			types = append(types, EventStockLow)
+		}
+		msg := &eventsv1.StockLevelEvent{
+			Sku:          c.after.SKU,
+			ProductId:    c.after.ProductID,
+			SellerId:     c.after.SellerID,
+			OnHand:       c.after.OnHand,
+			Reserved:     c.after.Reserved,
+			Available:    c.after.Available(),
+			LowThreshold: c.after.LowThreshold,
+			Reason:       c.reason,
+			At:           timestamppb.New(c.at),
+		}
+		for _, typ := range types {
+			ev, err := events.New(ctx, eventSource, typ, c.after.SKU, msg)
+			if err != nil {
+				return nil, err
+			}
+			evs = append(evs, ev)
+		}
+	}
+	return evs, nil
+}
+
+// outboxInsert is events.Enqueue as one statement that can ride in a
+// flight: the same outbox rows, all in one INSERT.
+func outboxInsert(evs []events.Event) (string, []any) {
+	rows := make([][]any, len(evs))
+	for i, e := range evs {
+		hdr, _ := json.Marshal(e.Headers) // a map of strings always encodes
+		rows[i] = []any{e.ID, e.Type, e.Source, e.Subject, e.Time.UTC(), string(hdr), e.Data}
+	}
+	return multiInsert(`INSERT INTO outbox (id, type, source, subject, occurred_at, headers, payload)`, rows)
 }

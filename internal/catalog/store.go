@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -25,6 +26,10 @@ import (
 // write enqueues its event in the same transaction.
 type Store struct {
 	db *sqldb.DB
+	// stmts holds the prepared statements of the hottest reads, by query
+	// text. SQLite would otherwise parse and plan each query on every call
+	// (PostgreSQL's driver already keeps them prepared per connection).
+	stmts sync.Map
 }
 
 // NewStore returns a store on a database migrated with events.Migrations
@@ -300,26 +305,124 @@ func scanProduct(sc scanner) (Product, error) {
 // and their availability. Visibility is the caller's business. Errors:
 // errs.NotFound.
 func (s *Store) Product(ctx context.Context, idOrSlug string) (Product, error) {
-	return getProduct(ctx, s.db, idOrSlug, false)
-}
-
-func getProduct(ctx context.Context, q querier, idOrSlug string, forUpdate bool) (Product, error) {
-	query := `SELECT ` + productCols + ` FROM products p WHERE p.id = $1 OR p.slug = $1`
-	if forUpdate {
-		query += ` FOR UPDATE`
-	}
-	p, err := scanProduct(q.QueryRowContext(ctx, query, idOrSlug))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Product{}, errs.E(errs.NotFound, "no such product")
-	}
+	st, err := s.prepared(ctx, productQuery(idOrSlug, false))
 	if err != nil {
 		return Product{}, fmt.Errorf("get product: %w", err)
 	}
-	ps := []Product{p}
-	if err := attachVariants(ctx, q, ps); err != nil {
-		return Product{}, err
+	rows, err := st.QueryContext(ctx, idOrSlug)
+	return readProduct(rows, err)
+}
+
+func getProduct(ctx context.Context, q querier, idOrSlug string, forUpdate bool) (Product, error) {
+	rows, err := q.QueryContext(ctx, productQuery(idOrSlug, forUpdate), idOrSlug)
+	return readProduct(rows, err)
+}
+
+// prepared returns query prepared on the store's database, preparing it on
+// first use.
+func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
 	}
-	return ps[0], nil
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// The product reads: the product, its variants in order and their stock in
+// one query, one row per variant. A UUID-shaped key is an id (slugs never
+// look like one); any other key is a slug, or an id set by a caller.
+var productQueries = func() (qs [2][2]string) {
+	const q = `SELECT ` + productCols + `,
+			v.sku, v.options, v.price, v.compare_at_price, v.currency, s.available, s.low_threshold
+		FROM products p
+		LEFT JOIN variants v ON v.product_id = p.id
+		LEFT JOIN variant_stock s ON s.sku = v.sku`
+	for i, where := range []string{` WHERE p.id = $1`, ` WHERE p.slug = $1 OR p.id = $1`} {
+		qs[i][0] = q + where + ` ORDER BY v.position`
+		// Only the product row: variants are replaced, not updated.
+		qs[i][1] = qs[i][0] + ` FOR UPDATE OF p`
+	}
+	return qs
+}()
+
+func productQuery(idOrSlug string, forUpdate bool) string {
+	i, j := 0, 0
+	if _, err := uuid.Parse(idOrSlug); err != nil {
+		i = 1
+	}
+	if forUpdate {
+		j = 1
+	}
+	return productQueries[i][j]
+}
+
+// readProduct reads the rows of a product query.
+func readProduct(rows *sql.Rows, err error) (Product, error) {
+	if err != nil {
+		return Product{}, fmt.Errorf("get product: %w", err)
+	}
+	defer rows.Close()
+	var (
+		p                                Product
+		found                            bool
+		attrs, images                    string
+		sku, options, currency           sql.NullString
+		price, compareAt, available, low sql.NullInt64
+	)
+	dest := []any{&p.ID, &p.SellerID, &p.Title, &p.Slug, &p.Description, &p.Brand, &p.CategoryID,
+		&attrs, &images, &p.Status, &p.Hidden, &p.CreatedAt, &p.UpdatedAt,
+		&sku, &options, &price, &compareAt, &currency, &available, &low}
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return Product{}, fmt.Errorf("get product: %w", err)
+		}
+		// Every row repeats the product's columns; decode them once.
+		if !found {
+			found = true
+			if err := json.Unmarshal([]byte(attrs), &p.Attributes); err != nil {
+				return Product{}, fmt.Errorf("product %s attributes: %w", p.ID, err)
+			}
+			if err := json.Unmarshal([]byte(images), &p.Images); err != nil {
+				return Product{}, fmt.Errorf("product %s images: %w", p.ID, err)
+			}
+		}
+		if !sku.Valid {
+			continue // a product without variants
+		}
+		v, err := variantOf(sku.String, options.String, price.Int64, compareAt, currency.String, available, low)
+		if err != nil {
+			return Product{}, err
+		}
+		p.Variants = append(p.Variants, v)
+	}
+	if err := rows.Err(); err != nil {
+		return Product{}, fmt.Errorf("get product: %w", err)
+	}
+	if !found {
+		return Product{}, errs.E(errs.NotFound, "no such product")
+	}
+	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
+	return p, nil
+}
+
+// variantOf builds a variant from its columns and its stock record.
+func variantOf(sku, options string, price int64, compareAt sql.NullInt64, currency string, available, low sql.NullInt64) (Variant, error) {
+	v := Variant{SKU: sku, Price: money.Money{Amount: price, Currency: currency}}
+	if err := json.Unmarshal([]byte(options), &v.Options); err != nil {
+		return Variant{}, fmt.Errorf("variant %s options: %w", sku, err)
+	}
+	if compareAt.Valid {
+		v.CompareAtPrice = &money.Money{Amount: compareAt.Int64, Currency: currency}
+	}
+	v.Availability = availability(available.Valid, available.Int64, low.Int64)
+	return v, nil
 }
 
 // attachVariants loads the variants (with availability) of ps in one query.
@@ -346,21 +449,17 @@ func attachVariants(ctx context.Context, q querier, ps []Product) error {
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			productID, options, currency string
-			v                            Variant
-			compareAt, available, low    sql.NullInt64
+			productID, sku, options, currency string
+			price                             int64
+			compareAt, available, low         sql.NullInt64
 		)
-		if err := rows.Scan(&productID, &v.SKU, &options, &v.Price.Amount, &compareAt, &currency, &available, &low); err != nil {
+		if err := rows.Scan(&productID, &sku, &options, &price, &compareAt, &currency, &available, &low); err != nil {
 			return fmt.Errorf("load variants: %w", err)
 		}
-		if err := json.Unmarshal([]byte(options), &v.Options); err != nil {
-			return fmt.Errorf("variant %s options: %w", v.SKU, err)
+		v, err := variantOf(sku, options, price, compareAt, currency, available, low)
+		if err != nil {
+			return err
 		}
-		v.Price.Currency = currency
-		if compareAt.Valid {
-			v.CompareAtPrice = &money.Money{Amount: compareAt.Int64, Currency: currency}
-		}
-		v.Availability = availability(available.Valid, available.Int64, low.Int64)
 		i := idx[productID]
 		ps[i].Variants = append(ps[i].Variants, v)
 	}

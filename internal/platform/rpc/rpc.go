@@ -179,6 +179,9 @@ func HandlerOptions(m *Metrics, v *authn.Verifier, log *slog.Logger) []connect.H
 	return []connect.HandlerOption{
 		connect.WithInterceptors(otel, m.interceptor(), errorMapping(log), authentication(v)),
 		connect.WithReadMaxBytes(4 << 20),
+		// Setting up gzip costs more than it saves on the small answers
+		// most RPCs give.
+		connect.WithCompressMinBytes(1 << 10),
 	}
 }
 

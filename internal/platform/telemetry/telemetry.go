@@ -55,8 +55,12 @@ func (h traceHandler) WithGroup(name string) slog.Handler {
 func SetupTracing(ctx context.Context, serviceName, version string) (func(context.Context) error, error) {
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
-		// Still create spans (so trace ids reach logs and events), export none.
-		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())))
+		// Nothing would receive the spans, so record none: an unsampled
+		// span still gets a valid trace and span id, which reach logs,
+		// outgoing calls and event headers, but records no attributes or
+		// events. A trace its caller sampled is still recorded, so the
+		// sampled flag travels on to services that do export.
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.NeverSample())))
 		otel.SetTracerProvider(tp)
 		return tp.Shutdown, nil
 	}
