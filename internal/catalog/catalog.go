@@ -27,6 +27,7 @@ import (
 	_ "gocloud.dev/blob/s3blob" // s3:// bucket URLs in the distributed shape
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/mallhive/mallhive/internal/gen/mallhive/auth/v1/authv1connect"
 	"github.com/mallhive/mallhive/internal/platform/errs"
 	"github.com/mallhive/mallhive/internal/platform/events"
 	"github.com/mallhive/mallhive/internal/platform/money"
@@ -431,7 +432,13 @@ func New(ctx context.Context, env *svc.Env, cfg Config) (*Service, error) {
 		db.Close()
 		return nil, fmt.Errorf("catalog: %w", err)
 	}
-	return &Service{log: log, env: env, db: db, store: NewStore(db), bucket: bucket}, nil
+	store := NewStore(db)
+	if env.ServiceURL != nil && env.RPCClient != nil {
+		if authURL := env.ServiceURL("auth"); authURL != "" {
+			store.sellers = newAuthSellers(authv1connect.NewAuthServiceClient(env.RPCClient, authURL, env.RPCClientOptions...))
+		}
+	}
+	return &Service{log: log, env: env, db: db, store: store, bucket: bucket}, nil
 }
 
 func openBucket(ctx context.Context, env *svc.Env, cfg Config, log *slog.Logger) (*blob.Bucket, error) {

@@ -30,6 +30,8 @@ type Store struct {
 	// text. SQLite would otherwise parse and plan each query on every call
 	// (PostgreSQL's driver already keeps them prepared per connection).
 	stmts sync.Map
+	// sellers names sellers in event snapshots; nil leaves names empty.
+	sellers SellerNames
 }
 
 // NewStore returns a store on a database migrated with events.Migrations
@@ -514,7 +516,7 @@ func (s *Store) CreateProduct(ctx context.Context, p *Product) error {
 		if err := insertVariants(ctx, tx, p); err != nil {
 			return err
 		}
-		return enqueueProduct(ctx, tx, "product.created", p)
+		return s.enqueueProduct(ctx, tx, "product.created", p)
 	})
 	if err != nil {
 		return mapWriteErr(err)
@@ -576,7 +578,7 @@ func (s *Store) UpdateProduct(ctx context.Context, idOrSlug string, fn func(p *P
 		if p.Status == StatusArchived && cur.Status != StatusArchived {
 			typ = "product.archived"
 		}
-		return enqueueProduct(ctx, tx, typ, &p)
+		return s.enqueueProduct(ctx, tx, typ, &p)
 	})
 	if err != nil && !errors.Is(err, ErrNoChange) {
 		return Product{}, mapWriteErr(err)
@@ -664,12 +666,16 @@ func freeSlug(ctx context.Context, tx *sql.Tx, base, id string) (string, error) 
 	return "", errs.E(errs.Conflict, "could not find a free slug for %q; try another title", base)
 }
 
-func enqueueProduct(ctx context.Context, tx *sql.Tx, typ string, p *Product) error {
+func (s *Store) enqueueProduct(ctx context.Context, tx *sql.Tx, typ string, p *Product) error {
 	path, err := ancestorSlugs(ctx, tx, p.CategoryID)
 	if err != nil {
 		return err
 	}
-	ev, err := events.New(ctx, Source, typ, p.ID, &eventsv1.ProductEvent{Product: productSnapshot(p, path)})
+	snap := productSnapshot(p, path)
+	if s.sellers != nil {
+		snap.SellerName = s.sellers.StoreName(ctx, p.SellerID)
+	}
+	ev, err := events.New(ctx, Source, typ, p.ID, &eventsv1.ProductEvent{Product: snap})
 	if err != nil {
 		return err
 	}
@@ -697,8 +703,8 @@ func ancestorSlugs(ctx context.Context, tx *sql.Tx, id string) ([]string, error)
 	return path, nil
 }
 
-// productSnapshot is the full product as events carry it. Seller names live
-// in auth; catalog does not know them yet, so SellerName stays empty.
+// productSnapshot is the full product as events carry it (the caller adds
+// the seller's store name, which lives in auth).
 func productSnapshot(p *Product, categoryPath []string) *eventsv1.Product {
 	out := &eventsv1.Product{
 		Id: p.ID, SellerId: p.SellerID, Title: p.Title, Slug: p.Slug, Description: p.Description,

@@ -17,6 +17,9 @@ type searchResult struct {
 		ID      string `json:"id"`
 		Title   string `json:"title"`
 		InStock bool   `json:"in_stock"`
+		Seller  struct {
+			Name string `json:"name"`
+		} `json:"seller"`
 	} `json:"items"`
 	Total  int `json:"total"`
 	Facets struct {
@@ -89,6 +92,11 @@ func searchJourney(t *testing.T, base string, adm *client) {
 	buyer.do("GET", "/api/v1/search?q=sweater&category=apparel&min_price=5000&max_price=10000", nil).expect(t, http.StatusOK).decode(t, &res)
 	if !res.has(prod.ID) {
 		t.Fatalf("category (parent) and price filters lost the product: %+v", res)
+	}
+	for _, it := range res.Items {
+		if it.ID == prod.ID && it.Seller.Name != "Fjellgarn" {
+			t.Errorf("seller's store name in search: %q, want Fjellgarn", it.Seller.Name)
+		}
 	}
 	counted := map[string]int{}
 	for _, f := range res.Facets.Category {
