@@ -362,8 +362,8 @@ func benchReservations(ctx context.Context, o options) ([]result, error) {
 	}
 
 	fmt.Fprintf(o.out, "reservations: InventoryService.Reserve RPC (connect over h2c) to an in-process MallHive on PostgreSQL, %d clients, one line of 1 unit per order\n", o.concurrency)
-	fmt.Fprintln(o.out, "  each Reserve is one transaction: SELECT reservation, INSERT reservations, the conditional UPDATE stock ... RETURNING,")
-	fmt.Fprintln(o.out, "  INSERT reservation_lines, INSERT stock_ledger, INSERT outbox (stock.changed); the relay then publishes and deletes the outbox row.")
+	fmt.Fprintln(o.out, "  each Reserve is one transaction sent as two pipelined batches: INSERT reservation ON CONFLICT DO NOTHING, INSERT lines,")
+	fmt.Fprintln(o.out, "  INSERT ledger, the conditional UPDATE stock ... RETURNING, then INSERT outbox (stock.changed) + COMMIT; the relay publishes it.")
 	fmt.Fprintf(o.out, "  pgbench runs only the conditional UPDATE (autocommit, -M prepared) on a table of the same shape in a scratch database, %d clients\n", o.concurrency)
 	var rs []result
 	for _, c := range []struct {
