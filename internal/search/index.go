@@ -22,6 +22,8 @@ import (
 	"github.com/blevesearch/bleve/v2/analysis/tokenizer/unicode"
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	"github.com/blevesearch/bleve/v2/mapping"
+	"github.com/blevesearch/bleve/v2/search/highlight"
+	htmlhighlighter "github.com/blevesearch/bleve/v2/search/highlight/highlighter/html"
 	index "github.com/blevesearch/bleve_index_api"
 
 	"github.com/mallhive/mallhive/internal/platform/errs"
@@ -72,10 +74,10 @@ type Variant struct {
 	Currency string `json:"currency"`
 }
 
-// schemaVersion changes whenever the mapping below changes in a way an
-// existing on-disk index cannot follow; Open then refuses the old index so
-// the caller rebuilds it from the catalog event stream.
-const schemaVersion = "1"
+// schemaVersion changes whenever what Index.document indexes changes in a
+// way an existing on-disk index cannot follow; Open then refuses the old
+// index so the caller rebuilds it from the catalog event stream.
+const schemaVersion = "2"
 
 var schemaKey = []byte("mallhive_schema_version")
 
@@ -92,6 +94,10 @@ type Index struct {
 	// words splits text the way the unstemmed fields are indexed; stemmed
 	// tells stop words apart (they analyze to nothing).
 	words, stemmed analysisFunc
+	// analyzers build documents (see document), highlighter marks hits
+	// (see highlight).
+	analyzers   *analyzers
+	highlighter highlight.Highlighter
 	// writeMu makes SetStock's read-modify-write atomic with other writes.
 	writeMu sync.Mutex
 }
@@ -124,11 +130,18 @@ func Open(path string) (*Index, error) {
 			return nil, fmt.Errorf("open search index %s: %w", path, err)
 		}
 	}
+	hl, err := bleve.Config.Cache.HighlighterNamed(htmlhighlighter.Name)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("open search index: %w", err)
+	}
 	m := b.Mapping()
 	return &Index{
-		bleve:   b,
-		words:   analyzer(m, wordsAnalyzer),
-		stemmed: analyzer(m, en.AnalyzerName),
+		bleve:       b,
+		words:       analyzer(m, wordsAnalyzer),
+		stemmed:     analyzer(m, en.AnalyzerName),
+		analyzers:   newAnalyzers(m),
+		highlighter: hl,
 	}, nil
 }
 
@@ -194,11 +207,11 @@ func (ix *Index) Upsert(ctx context.Context, docs ...Document) error {
 func (ix *Index) upsertLocked(ctx context.Context, docs []Document) error {
 	batch := ix.bleve.NewBatch()
 	for i, d := range docs {
-		row, err := toIndexed(d)
+		doc, err := ix.document(d)
 		if err != nil {
 			return fmt.Errorf("upsert %s: %w", d.ID, err)
 		}
-		if err := batch.Index(d.ID, row); err != nil {
+		if err := batch.IndexAdvanced(doc); err != nil {
 			return fmt.Errorf("upsert %s: %w", d.ID, err)
 		}
 		if batch.Size() >= batchSize || i == len(docs)-1 {
@@ -297,76 +310,35 @@ const (
 	fieldDetails     = "details" // attribute values, variant options and SKUs
 	stemmedSuffix    = "_en"
 
-	fieldBrandKey      = "brand_key"   // lowercased whole brand, for the filter
-	fieldBrandFacet    = "brand_facet" // brand as written, for the facet
-	fieldSellerID      = "seller_id"
-	fieldSellerFacet   = "seller_facet"   // ID + sellerSep + name, so the facet can show names
-	fieldCategory      = "category_path"  // slugs, root to leaf
-	fieldCategoryWords = "category_words" // the slugs' words, for suggestions
+	fieldBrandKey      = "brand_key"      // lowercased whole brand, for the filter
+	fieldCategoryWords = "category_words" // the category slugs' words, for suggestions
 	fieldStatus        = "status"
-	fieldMinPrice      = "min_price"
+	fieldPrice         = "price" // priceTerms of MinPrice, for the filter
 	fieldInStock       = "in_stock"
-	fieldCreatedAt     = "created_at"
 	fieldSource        = "source" // the whole Document as JSON, stored only
+
+	// Read for every hit (see docValueFields).
+	fieldFacets   = "facets"    // the term facets' values, with their prefix below
+	fieldNewest   = "newest"    // newestKey: newest first, then ID
+	fieldPriceKey = "price_key" // orderedHex(MinPrice)
 
 	wordsAnalyzer    = "mallhive_words"
 	lowerKeyAnalyzer = "mallhive_lower_keyword"
 	sellerSep        = "\x1f"
 )
 
-// indexed is what Bleve sees for a Document; Bleve reads the json tags.
-type indexed struct {
-	Title        string    `json:"title"`
-	Brand        string    `json:"brand"`
-	Description  string    `json:"description"`
-	Details      []string  `json:"details"`
-	SellerID     string    `json:"seller_id"`
-	Seller       string    `json:"seller_facet"`
-	CategoryPath []string  `json:"category_path"`
-	Status       string    `json:"status"`
-	MinPrice     int64     `json:"min_price"`
-	InStock      bool      `json:"in_stock"`
-	CreatedAt    time.Time `json:"created_at"`
-	Source       string    `json:"source"`
-}
+// Prefixes of fieldFacets' terms, one per facet. Filters use them too.
+const (
+	facetBrand    = "b:" // the brand as written
+	facetSeller   = "s:" // seller ID + sellerSep + name, so the facet can show names
+	facetCategory = "c:" // each slug of the category path, root to leaf
+	facetPrice    = "p:" // index of the PriceRanges bucket holding MinPrice
+)
 
-func toIndexed(d Document) (indexed, error) {
-	if len(d.Variants) > 0 {
-		d.MinPrice = d.Variants[0].Price
-		for _, v := range d.Variants[1:] {
-			d.MinPrice = min(d.MinPrice, v.Price)
-		}
-	}
-	src, err := json.Marshal(d)
-	if err != nil {
-		return indexed{}, fmt.Errorf("encode source: %w", err)
-	}
-	var details []string
-	for _, v := range d.Attributes {
-		details = append(details, v)
-	}
-	for _, v := range d.Variants {
-		details = append(details, v.SKU)
-		for _, o := range v.Options {
-			details = append(details, o)
-		}
-	}
-	return indexed{
-		Title:        d.Title,
-		Brand:        d.Brand,
-		Description:  d.Description,
-		Details:      details,
-		SellerID:     d.SellerID,
-		Seller:       d.SellerID + sellerSep + d.SellerName,
-		CategoryPath: d.CategoryPath,
-		Status:       d.Status,
-		MinPrice:     d.MinPrice,
-		InStock:      d.InStock,
-		CreatedAt:    d.CreatedAt,
-		Source:       string(src),
-	}, nil
-}
-
+// newMapping describes the text and filter fields Index.document builds
+// (a test holds the two equal) and names the analyzers; the index stores it.
+// The fields sorts, facets and the price filter read are built by hand only
+// (see docValueFields).
 func newMapping() (*mapping.IndexMappingImpl, error) {
 	m := bleve.NewIndexMapping()
 	// Custom analyzers are stored in the index's mapping, so a reopened index
@@ -383,44 +355,44 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 		return nil, fmt.Errorf("mapping: %w", err)
 	}
 
+	// No term vectors: highlight finds matches in the hits' documents.
 	text := func(name, analyzer string, store bool) *mapping.FieldMapping {
 		f := bleve.NewTextFieldMapping()
 		f.Name, f.Analyzer, f.Store = name, analyzer, store
-		f.IncludeInAll, f.DocValues = false, false
-		f.IncludeTermVectors = store // only stored fields are highlighted
+		f.IncludeInAll, f.DocValues, f.IncludeTermVectors = false, false, false
 		return f
 	}
+	// Filters only: sorted and faceted fields are docValueFields.
 	kw := func(name, analyzer string) *mapping.FieldMapping {
 		f := bleve.NewKeywordFieldMapping()
 		f.Name, f.Analyzer, f.Store, f.IncludeInAll = name, analyzer, false, false
+		f.DocValues, f.IncludeTermVectors = false, false
 		return f
 	}
-	// Numbers, flags and dates are filtered, sorted and faceted, never shown.
+	// The stock flag is only filtered on.
 	value := func(f *mapping.FieldMapping) *mapping.FieldMapping {
-		f.Store, f.IncludeInAll = false, false
+		f.Store, f.IncludeInAll, f.DocValues = false, false, false
 		return f
 	}
 
 	doc := bleve.NewDocumentStaticMapping()
-	for _, name := range []string{fieldTitle, fieldDescription} {
-		doc.AddFieldMappingsAt(name, text(name, wordsAnalyzer, true), text(name+stemmedSuffix, en.AnalyzerName, false))
-	}
+	// Suggestions read stored titles (shorter than the source).
+	doc.AddFieldMappingsAt(fieldTitle, text(fieldTitle, wordsAnalyzer, true), text(fieldTitle+stemmedSuffix, en.AnalyzerName, false))
+	doc.AddFieldMappingsAt(fieldDescription, text(fieldDescription, wordsAnalyzer, false), text(fieldDescription+stemmedSuffix, en.AnalyzerName, false))
 	doc.AddFieldMappingsAt(fieldBrand,
 		text(fieldBrand, wordsAnalyzer, false), text(fieldBrand+stemmedSuffix, en.AnalyzerName, false),
-		kw(fieldBrandKey, lowerKeyAnalyzer), kw(fieldBrandFacet, keyword.Name))
+		kw(fieldBrandKey, lowerKeyAnalyzer))
 	doc.AddFieldMappingsAt(fieldDetails, text(fieldDetails, wordsAnalyzer, false), text(fieldDetails+stemmedSuffix, en.AnalyzerName, false))
-	doc.AddFieldMappingsAt(fieldSellerID, kw(fieldSellerID, keyword.Name))
-	doc.AddFieldMappingsAt(fieldSellerFacet, kw(fieldSellerFacet, keyword.Name))
-	doc.AddFieldMappingsAt(fieldCategory, kw(fieldCategory, keyword.Name), text(fieldCategoryWords, wordsAnalyzer, false))
+	doc.AddFieldMappingsAt("category_path", text(fieldCategoryWords, wordsAnalyzer, false))
 	doc.AddFieldMappingsAt(fieldStatus, kw(fieldStatus, keyword.Name))
-	doc.AddFieldMappingsAt(fieldMinPrice, value(bleve.NewNumericFieldMapping()))
 	doc.AddFieldMappingsAt(fieldInStock, value(bleve.NewBooleanFieldMapping()))
-	doc.AddFieldMappingsAt(fieldCreatedAt, value(bleve.NewDateTimeFieldMapping()))
 
 	source := bleve.NewTextFieldMapping()
 	source.Index, source.Store, source.IncludeInAll, source.DocValues = false, true, false, false
 	doc.AddFieldMappingsAt(fieldSource, source)
 
+	// Queries name their fields, so nothing needs the catch-all _all field.
+	doc.AddSubDocumentMapping("_all", bleve.NewDocumentDisabledMapping())
 	m.DefaultMapping = doc
 	m.IndexDynamic, m.StoreDynamic, m.DocValuesDynamic = false, false, false
 	return m, nil

@@ -60,11 +60,11 @@ func (ix *Index) Suggest(ctx context.Context, prefix string, n int) ([]Suggestio
 	if err != nil {
 		return nil, err
 	}
-	brands, err := ix.suggestValues(ctx, words, fieldBrand, fieldBrandFacet, KindBrand, n)
+	brands, err := ix.suggestValues(ctx, words, fieldBrand, facetBrand, KindBrand, n)
 	if err != nil {
 		return nil, err
 	}
-	categories, err := ix.suggestValues(ctx, words, fieldCategoryWords, fieldCategory, KindCategory, n)
+	categories, err := ix.suggestValues(ctx, words, fieldCategoryWords, facetCategory, KindCategory, n)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +117,7 @@ func (ix *Index) suggestProducts(ctx context.Context, words []string, n int) ([]
 	// same title, and duplicates are dropped.
 	req := bleve.NewSearchRequestOptions(activeOnly(wordsQuery(fieldTitle, words)), 2*n, 0, false)
 	req.Fields = []string{fieldTitle}
-	req.SortBy([]string{"-_score", "-" + fieldCreatedAt, "_id"})
+	req.SortBy(sortOrder(SortRelevance))
 	res, err := ix.bleve.SearchInContext(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("suggest products: %w", err)
@@ -135,24 +135,22 @@ func (ix *Index) suggestProducts(ctx context.Context, words []string, n int) ([]
 }
 
 // suggestValues finds products whose matchField matches words and returns
-// the most frequent values of facetField that match words themselves.
-func (ix *Index) suggestValues(ctx context.Context, words []string, matchField, facetField string, kind SuggestionKind, n int) ([]Suggestion, error) {
+// the most frequent values of a facet (facetBrand, ...) that match words
+// themselves.
+func (ix *Index) suggestValues(ctx context.Context, words []string, matchField, facet string, kind SuggestionKind, n int) ([]Suggestion, error) {
 	req := bleve.NewSearchRequestOptions(activeOnly(wordsQuery(matchField, words)), 0, 0, false)
-	req.AddFacet(facetField, bleve.NewFacetRequest(facetField, suggestFacetScan))
+	req.Score = "none" // only the facet counts are read
+	req.AddFacet(facet, facetRequest(facet, suggestFacetScan))
 	res, err := ix.bleve.SearchInContext(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("suggest %s: %w", kind, err)
 	}
 	out := []Suggestion{}
-	fr, ok := res.Facets[facetField]
-	if !ok || fr.Terms == nil {
-		return out, nil
-	}
-	for _, t := range fr.Terms.Terms() {
+	for _, v := range facetValues(res.Facets, facet) {
 		// A category facet lists every slug on a matching product's path,
 		// ancestors included; keep only the values the words describe.
-		if len(out) < n && matchesWords(ix.words(t.Term), words) {
-			out = append(out, Suggestion{Text: t.Term, Kind: kind})
+		if len(out) < n && matchesWords(ix.words(v.Value), words) {
+			out = append(out, Suggestion{Text: v.Value, Kind: kind})
 		}
 	}
 	return out, nil
