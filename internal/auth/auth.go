@@ -1093,19 +1093,7 @@ func (s *Service) Login(ctx context.Context, email, password, addr string) (Logi
 	if err != nil {
 		return LoginResult{}, err
 	}
-	switch {
-	case u.TOTPEnabled:
-		ch, err := s.challenge(ctx, u, PurposeMFALogin)
-		return LoginResult{User: u, MFA: ch}, err
-	case s.needsEnrollment(u):
-		ch, err := s.challenge(ctx, u, PurposeMFAEnroll)
-		return LoginResult{User: u, MFA: ch}, err
-	}
-	pair, err := s.IssueTokens(ctx, u, SessionOptions{})
-	if err != nil {
-		return LoginResult{}, err
-	}
-	return LoginResult{User: u, Tokens: &pair}, nil
+	return s.signIn(ctx, u)
 }
 
 func (s *Service) challenge(ctx context.Context, u User, p Purpose) (*MFAChallenge, error) {

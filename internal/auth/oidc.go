@@ -429,8 +429,8 @@ func externalName(id externalIdentity) string {
 	return name
 }
 
-// signIn ends a sign-in whose first factor is proved, as Login does after
-// the password: a two-factor challenge when TOTP is on, an enrolment
+// signIn ends a sign-in whose first factor is proved (the password in
+// Login, the provider's ID token here): a two-factor challenge when TOTP is on, an enrolment
 // challenge for an admin without it, tokens otherwise.
 func (s *Service) signIn(ctx context.Context, u User) (LoginResult, error) {
 	switch {
