@@ -1173,16 +1173,13 @@ func (s *Service) CompleteMFA(ctx context.Context, mfaToken, code, recoveryCode,
 		wrong   bool
 	)
 	err := s.store.InTx(ctx, func(q *Queries) error {
-		var err error
-		if pending, err = s.pendingMFA(ctx, q, mfaToken, PurposeMFALogin); err != nil {
-			return err
-		}
-		u, err := q.UserByID(ctx, pending.UserID)
-		if err != nil {
-			return err
-		}
+		var (
+			u   User
+			err error
+		)
+		pending, u, err = s.mfaAttempt(ctx, q, mfaToken, PurposeMFALogin, addr)
 		res.User = u
-		if err := s.checkMFAThrottle(ctx, u, addr); err != nil {
+		if err != nil {
 			return err
 		}
 		now := s.now()
@@ -1234,6 +1231,21 @@ func (s *Service) CompleteMFA(ctx context.Context, mfaToken, code, recoveryCode,
 		return LoginResult{}, s.wrongCode(ctx, pending, res.User.Email, addr)
 	}
 	return res, nil
+}
+
+// mfaAttempt opens a second-factor step: the pending token of purpose, its
+// user, and the throttle check. The user is returned even when the throttle
+// refuses, so the caller can name the account.
+func (s *Service) mfaAttempt(ctx context.Context, q *Queries, token string, purpose Purpose, addr string) (OneTimeToken, User, error) {
+	pending, err := s.pendingMFA(ctx, q, token, purpose)
+	if err != nil {
+		return pending, User{}, err
+	}
+	u, err := q.UserByID(ctx, pending.UserID)
+	if err != nil {
+		return pending, User{}, err
+	}
+	return pending, u, s.checkMFAThrottle(ctx, u, addr)
 }
 
 // checkMFAThrottle refuses a second-factor attempt while the client
@@ -1429,16 +1441,13 @@ func (s *Service) ConfirmEnrollment(ctx context.Context, mfaToken, code, addr st
 		wrong   bool
 	)
 	err := s.store.InTx(ctx, func(q *Queries) error {
-		var err error
-		if pending, err = s.pendingMFA(ctx, q, mfaToken, PurposeMFAEnroll); err != nil {
-			return err
-		}
-		u, err := q.UserByID(ctx, pending.UserID)
-		if err != nil {
-			return err
-		}
+		var (
+			u   User
+			err error
+		)
+		pending, u, err = s.mfaAttempt(ctx, q, mfaToken, PurposeMFAEnroll, addr)
 		res.User = u
-		if err := s.checkMFAThrottle(ctx, u, addr); err != nil {
+		if err != nil {
 			return err
 		}
 		codes, err = s.confirmTOTP(ctx, q, u.ID, code)
