@@ -66,6 +66,7 @@ var scenarios = []scenario{
 	{"catalog", runCatalog},
 	{"search", runSearch},
 	{"cart", runCart},
+	{"reservations", benchReservations}, // the second half of cart, alone
 }
 
 func main() {

@@ -74,9 +74,6 @@ type Level struct {
 // Available is what can still be reserved.
 func (l Level) Available() int64 { return l.OnHand - l.Reserved }
 
-// low reports whether the level is at or below its threshold but not out.
-func (l Level) low() bool { return l.Available() > 0 && l.Available() <= l.LowThreshold }
-
 // ReserveLine is a quantity of one SKU held for an order.
 type ReserveLine struct {
 	SKU      string

@@ -34,6 +34,8 @@ type flightStmt struct {
 	// An error it returns ends the flight: the rest of the statements are
 	// not run (SQLite) or their results are discarded (PostgreSQL).
 	row func(scanner) error
+	// each, when set, reads every row the statement returns, in turn.
+	each func(scanner) error
 }
 
 func (f *flight) exec(query string, args ...any) {
@@ -42,6 +44,10 @@ func (f *flight) exec(query string, args ...any) {
 
 func (f *flight) queryRow(row func(scanner) error, query string, args ...any) {
 	f.stmts = append(f.stmts, flightStmt{query: query, args: args, row: row})
+}
+
+func (f *flight) query(each func(scanner) error, query string, args ...any) {
+	f.stmts = append(f.stmts, flightStmt{query: query, args: args, each: each})
 }
 
 // sender sends flights inside a transaction.
@@ -95,17 +101,36 @@ type txSender struct{ tx *sql.Tx }
 
 func (s txSender) send(ctx context.Context, f *flight) error {
 	for _, st := range f.stmts {
-		if st.row != nil {
-			if err := st.row(s.tx.QueryRowContext(ctx, st.query, st.args...)); err != nil {
-				return err
-			}
-			continue
+		var err error
+		switch {
+		case st.row != nil:
+			err = st.row(s.tx.QueryRowContext(ctx, st.query, st.args...))
+		case st.each != nil:
+			err = eachRow(s.tx.QueryContext(ctx, st.query, st.args...))(st.each)
+		default:
+			_, err = s.tx.ExecContext(ctx, st.query, st.args...)
 		}
-		if _, err := s.tx.ExecContext(ctx, st.query, st.args...); err != nil {
+		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// eachRow calls fn for every row of a query's result.
+func eachRow(rows *sql.Rows, err error) func(fn func(scanner) error) error {
+	return func(fn func(scanner) error) error {
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := fn(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}
 }
 
 // pipeSender sends each flight as one pgx batch: the statements and a
@@ -123,9 +148,19 @@ func (p *pipeSender) send(ctx context.Context, f *flight) error {
 	}
 	for _, st := range f.stmts {
 		q := b.Queue(st.query, st.args...)
-		if st.row != nil {
+		switch {
+		case st.row != nil:
 			q.QueryRow(func(row pgx.Row) error { return st.row(row) })
-		} else {
+		case st.each != nil:
+			q.Query(func(rows pgx.Rows) error {
+				for rows.Next() {
+					if err := st.each(rows); err != nil {
+						return err
+					}
+				}
+				return rows.Err()
+			})
+		default:
 			q.Exec(func(pgconn.CommandTag) error { return nil })
 		}
 	}

@@ -35,7 +35,14 @@ const (
 )
 
 type inventoryStore struct {
-	db *sqldb.DB
+	db      *sqldb.DB
+	batcher *reserveBatcher // gathers concurrent reservations (inventory_batch.go)
+}
+
+func newInventoryStore(db *sqldb.DB) *inventoryStore {
+	s := &inventoryStore{db: db}
+	s.batcher = newReserveBatcher(s.reserveBatch)
+	return s
 }
 
 // querier is what *sql.DB and *sql.Tx share.
@@ -240,99 +247,6 @@ func (s *inventoryStore) adjust(ctx context.Context, sellerID, sku string, delta
 	return after, err
 }
 
-// reserve holds every line for the order in one transaction, each with one
-// conditional UPDATE. existed reports that the order already had a
-// reservation, which res then holds unchanged.
-//
-// The transaction is two flights (see inventory_pipeline.go): the
-// reservation, its lines, its ledger rows and the stock UPDATEs, then the
-// events, which carry the levels the UPDATEs returned, with the COMMIT. A
-// popular SKU's row thus stays locked for one round trip, not one per
-// statement.
-func (s *inventoryStore) reserve(ctx context.Context, orderID string, lines []ReserveLine, now, expires time.Time) (Reservation, bool, error) {
-	var (
-		existed bool
-		short   *ReserveLine // the first line that lacked stock
-	)
-	err := inFlights(ctx, s.db, func(tx sender) (*flight, error) {
-		var f flight
-		// The primary key serialises two Reserves of one order: on
-		// PostgreSQL the second INSERT waits for the first transaction and,
-		// once it commits, inserts nothing; the order then reads as
-		// existing.
-		f.queryRow(func(row scanner) error {
-			var id string
-			err := row.Scan(&id)
-			if errors.Is(err, sql.ErrNoRows) {
-				existed = true
-				return errStopFlight
-			}
-			return err
-		}, `INSERT INTO reservations (order_id, status, created_at, expires_at, updated_at) VALUES ($1, $2, $3, $4, $3)
-			ON CONFLICT (order_id) DO NOTHING RETURNING order_id`,
-			orderID, StatusReserved, now, expires)
-		lineRows := make([][]any, len(lines))
-		ledger := make([][]any, len(lines))
-		for i, l := range lines {
-			lineRows[i] = []any{orderID, l.SKU, l.Quantity}
-			ledger[i] = ledgerRow{sku: l.SKU, dReserved: l.Quantity, reason: ReasonReserved, actor: actorSystem, orderID: orderID, at: now}.values()
-		}
-		q, args := multiInsert(`INSERT INTO reservation_lines (order_id, sku, quantity)`, lineRows)
-		f.exec(q, args...)
-		q, args = multiInsert(ledgerInsert, ledger)
-		f.exec(q, args...)
-		changes := make([]change, len(lines))
-		for i, l := range lines {
-			f.queryRow(func(row scanner) error {
-				after, err := scanLevel(row)
-				if errors.Is(err, sql.ErrNoRows) {
-					short = &lines[i]
-					return errStopFlight
-				}
-				if err != nil {
-					return stockWriteError(l.SKU, err)
-				}
-				before := after
-				before.Reserved -= l.Quantity
-				changes[i] = change{before: before, after: after, reason: ReasonReserved, actor: actorSystem, orderID: orderID, at: now}
-				return nil
-			}, `UPDATE stock SET reserved = reserved + $1, updated_at = $2
-				WHERE sku = $3 AND on_hand - reserved >= $1
-				RETURNING `+levelCols, l.Quantity, now, l.SKU)
-		}
-		if err := tx.send(ctx, &f); err != nil {
-			return nil, err
-		}
-		evs, err := changeEvents(ctx, changes...)
-		if err != nil {
-			return nil, err
-		}
-		last := &flight{}
-		if len(evs) > 0 {
-			q, args := outboxInsert(evs)
-			last.exec(q, args...)
-		}
-		return last, nil
-	})
-	switch {
-	case existed:
-		res, found, err := s.reservation(ctx, s.db, orderID)
-		if err == nil && !found {
-			err = fmt.Errorf("reservation %s neither inserted nor found", orderID)
-		}
-		return res, true, err
-	case short != nil:
-		return Reservation{}, false, s.whyNotReserved(ctx, *short)
-	case err != nil:
-		return Reservation{}, false, fmt.Errorf("reserve for order %s: %w", orderID, err)
-	}
-	return Reservation{OrderID: orderID, Status: StatusReserved, ExpiresAt: expires, Lines: lines}, false, nil
-}
-
-// errStopFlight ends a flight whose remaining statements must not count:
-// the transaction then rolls back.
-var errStopFlight = errors.New("flight stopped")
-
 // multiInsert completes an INSERT head ("INSERT INTO t (a, b)") with one
 // VALUES tuple per row: one statement, whatever the number of rows.
 func multiInsert(head string, rows [][]any) (string, []any) {
@@ -355,18 +269,6 @@ func multiInsert(head string, rows [][]any) (string, []any) {
 		b.WriteByte(')')
 	}
 	return b.String(), args
-}
-
-// whyNotReserved explains a conditional UPDATE that matched no row.
-func (s *inventoryStore) whyNotReserved(ctx context.Context, l ReserveLine) error {
-	cur, found, err := s.level(ctx, s.db, l.SKU, false)
-	if err != nil {
-		return err
-	}
-	if !found {
-		return errs.E(errs.NotFound, "no stock recorded for SKU %s", l.SKU)
-	}
-	return errs.E(errs.Conflict, "insufficient stock for SKU %s: %d available, %d requested", l.SKU, max(cur.Available(), 0), l.Quantity)
 }
 
 func (s *inventoryStore) reservation(ctx context.Context, q querier, orderID string) (Reservation, bool, error) {
@@ -651,7 +553,9 @@ func enqueueChanges(ctx context.Context, tx *sql.Tx, cs ...change) error {
 
 // changeEvents returns the stock events of changes. stock.low and
 // stock.out fire only when available drops across the threshold or to
-// zero, so a SKU that stays low is not announced again on every sale.
+// zero, so a SKU that stays low is not announced again on every sale. A
+// drop from above the threshold straight to zero (one large order, or a
+// batch of reservations) crosses both, and announces both.
 func changeEvents(ctx context.Context, cs ...change) ([]events.Event, error) {
 	var evs []events.Event
 	for _, c := range cs {
@@ -662,11 +566,12 @@ func changeEvents(ctx context.Context, cs ...change) ([]events.Event, error) {
 		}
 		types := []string{EventStockChanged}
 		dropped := c.after.Available() < c.before.Available()
-		switch {
-		case dropped && c.after.Available() == 0:
-			types = append(types, EventStockOut)
-		case dropped && c.after.low() && c.before.Available() > c.after.LowThreshold:
+		threshold := c.after.LowThreshold
+		if dropped && threshold > 0 && c.after.Available() <= threshold && c.before.Available() > threshold {
 			types = append(types, EventStockLow)
+		}
+		if dropped && c.after.Available() == 0 {
+			types = append(types, EventStockOut)
 		}
 		msg := &eventsv1.StockLevelEvent{
 			Sku:          c.after.SKU,

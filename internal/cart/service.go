@@ -141,7 +141,7 @@ func New(ctx context.Context, env *svc.Env, cfg Config) (*Service, error) {
 	}
 	catalog := NewCatalog(catalogv1connect.NewCatalogServiceClient(env.RPCClient, env.ServiceURL("catalog"), env.RPCClientOptions...))
 	inv := &Inventory{
-		store:      &inventoryStore{db: db},
+		store:      newInventoryStore(db),
 		catalog:    catalog,
 		log:        log,
 		now:        time.Now,

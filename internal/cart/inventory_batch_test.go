@@ -1,0 +1,210 @@
+package cart
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mallhive/mallhive/internal/platform/errs"
+	"github.com/mallhive/mallhive/internal/platform/sqldb"
+)
+
+// TestReserveBatchDecidesEachCall: one transaction holding calls of every
+// kind gives each its own outcome, in arrival order against what is left,
+// and writes only the accepted ones.
+func TestReserveBatchDecidesEachCall(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, db *sqldb.DB) {
+		h := newHarness(t, db, nil, "")
+		ctx := context.Background()
+		inv := h.svc.inventory
+		h.stock(sellerA, "B-1", 5)
+		h.stock(sellerA, "B-2", 2)
+		if _, err := inv.Reserve(ctx, "old", []ReserveLine{{"B-1", 1}}, 0); err != nil {
+			t.Fatal(err)
+		}
+		now := inv.clock()
+		call := func(order string, lines ...ReserveLine) *reserveCall {
+			return &reserveCall{ctx: ctx, orderID: order, lines: lines, now: now, expires: now.Add(time.Hour),
+				done: make(chan reserveOutcome, 1)}
+		}
+		calls := []*reserveCall{
+			call("a", ReserveLine{"B-1", 3}, ReserveLine{"B-2", 1}),  // fits: B-1 4→1, B-2 2→1
+			call("b", ReserveLine{"B-1", 2}),                         // only 1 of B-1 left
+			call("old", ReserveLine{"B-1", 1}),                       // exists already
+			call("c", ReserveLine{"B-2", 1}, ReserveLine{"NOPE", 1}), // unknown SKU: nothing of it
+			call("d", ReserveLine{"B-1", 1}, ReserveLine{"B-2", 1}),  // exactly what is left
+			call("e", ReserveLine{"B-2", 1}),                         // nothing left
+		}
+		inv.store.reserveBatch(ctx, calls)
+		out := make(map[string]reserveOutcome)
+		for _, c := range calls {
+			out[c.orderID] = <-c.done
+		}
+		for _, ok := range []string{"a", "d"} {
+			if o := out[ok]; o.err != nil || o.existed || o.res.Status != StatusReserved || len(o.res.Lines) != 2 {
+				t.Errorf("%s: %+v", ok, o)
+			}
+		}
+		if o := out["old"]; o.err != nil || !o.existed || o.res.Lines[0] != (ReserveLine{"B-1", 1}) {
+			t.Errorf("old: %+v", o)
+		}
+		if o := out["b"]; !errs.Is(o.err, errs.Conflict) || !strings.HasSuffix(o.err.Error(), "insufficient stock for SKU B-1: 1 available, 2 requested") {
+			t.Errorf("b: %v", o.err)
+		}
+		if o := out["c"]; !errs.Is(o.err, errs.NotFound) {
+			t.Errorf("c: %v", o.err)
+		}
+		if o := out["e"]; !errs.Is(o.err, errs.Conflict) {
+			t.Errorf("e: %v", o.err)
+		}
+		if l := h.level("B-1"); l.Reserved != 5 || l.Available() != 0 {
+			t.Errorf("B-1 %+v", l)
+		}
+		if l := h.level("B-2"); l.Reserved != 2 || l.Available() != 0 {
+			t.Errorf("B-2 %+v", l)
+		}
+		// Refused calls leave nothing behind, so their order ids stay free.
+		if n := count(t, db, `SELECT COUNT(*) FROM reservations WHERE order_id IN ('b', 'c', 'e')`); n != 0 {
+			t.Errorf("%d reservations of refused orders", n)
+		}
+		if n := count(t, db, `SELECT COUNT(*) FROM stock_ledger WHERE order_id IN ('b', 'c', 'e')`); n != 0 {
+			t.Errorf("%d ledger rows of refused orders", n)
+		}
+		if n := count(t, db, `SELECT COUNT(*) FROM stock_ledger WHERE order_id IN ('a', 'd')`); n != 4 {
+			t.Errorf("%d ledger rows of accepted orders, want one per line", n)
+		}
+		checkLedger(t, db, "B-1")
+		checkLedger(t, db, "B-2")
+		// One stock.changed per SKU for the whole transaction, and both
+		// SKUs ran out in it.
+		for _, sku := range []string{"B-1", "B-2"} {
+			types := outboxTypes(t, db, sku)
+			if got := fmt.Sprint(types[len(types)-2:]); got != "[stock.changed stock.out]" {
+				t.Errorf("%s events %v", sku, types)
+			}
+		}
+		h.stock(sellerA, "B-1", 7)
+		if res, err := inv.Reserve(ctx, "b", []ReserveLine{{"B-1", 2}}, 0); err != nil || res.Lines[0].Quantity != 2 {
+			t.Errorf("a refused order id is free again: %v %+v", err, res)
+		}
+	})
+}
+
+// TestReserveSameOrderConcurrently: the same order reserved from many
+// callers at once is held once; callers with other lines are told so.
+func TestReserveSameOrderConcurrently(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, db *sqldb.DB) {
+		h := newHarness(t, db, nil, "")
+		ctx := context.Background()
+		h.stock(sellerA, "S-1", 100)
+		var wg sync.WaitGroup
+		var same, differ atomic.Int64
+		for i := range 40 {
+			wg.Go(func() {
+				q := int64(2)
+				if i%4 == 0 {
+					q = 3
+				}
+				_, err := h.svc.inventory.Reserve(ctx, "one-order", []ReserveLine{{"S-1", q}}, 0)
+				switch {
+				case err == nil:
+					same.Add(1)
+				case errors.Is(err, errLinesDiffer):
+					differ.Add(1)
+				default:
+					t.Errorf("reserve: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		l := h.level("S-1")
+		if l.Reserved != 2 && l.Reserved != 3 {
+			t.Fatalf("reserved %d, want one order's lines", l.Reserved)
+		}
+		if same.Load()+differ.Load() != 40 || same.Load() == 0 {
+			t.Fatalf("%d same, %d differ", same.Load(), differ.Load())
+		}
+		checkLedger(t, db, "S-1")
+	})
+}
+
+// TestReserveBatcherQueue: the queue answers every call, never runs more
+// than reserveParallel transactions, gathers what waits into one batch,
+// never puts one order twice in a batch and drops callers that left.
+func TestReserveBatcherQueue(t *testing.T) {
+	t.Parallel()
+	var (
+		running, most atomic.Int64
+		taken         atomic.Int64
+		mu            sync.Mutex
+		sizes         []int
+		release       = make(chan struct{})
+	)
+	b := newReserveBatcher(func(_ context.Context, calls []*reserveCall) {
+		if n := running.Add(1); n > most.Load() {
+			most.Store(n)
+		}
+		taken.Add(int64(len(calls)))
+		<-release
+		seen := map[string]bool{}
+		for _, c := range calls {
+			if seen[c.orderID] {
+				t.Errorf("order %s twice in one batch", c.orderID)
+			}
+			seen[c.orderID] = true
+			c.done <- reserveOutcome{res: Reservation{OrderID: c.orderID}}
+		}
+		mu.Lock()
+		sizes = append(sizes, len(calls))
+		mu.Unlock()
+		running.Add(-1)
+	})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	answered := make(chan string, 200)
+	for i := range 200 {
+		wg.Go(func() {
+			o := b.do(&reserveCall{ctx: ctx, orderID: fmt.Sprintf("o-%d", i%150), lines: []ReserveLine{{"X", 1}}})
+			answered <- o.res.OrderID
+		})
+	}
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if o := b.do(&reserveCall{ctx: gone, orderID: "left"}); !errors.Is(o.err, context.Canceled) {
+		t.Errorf("a caller that left: %+v", o)
+	}
+	// Let every call reach the two blocked batches or the queue behind
+	// them, then let go.
+	eventually(t, "200 calls queued", func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return running.Load() == reserveParallel && taken.Load()+int64(len(b.queue)) >= 200
+	})
+	close(release)
+	wg.Wait()
+	close(answered)
+	n := 0
+	for id := range answered {
+		if id == "" {
+			t.Error("a call was answered without its reservation")
+		}
+		n++
+	}
+	if n != 200 || most.Load() > reserveParallel {
+		t.Fatalf("%d answered, %d batches ran at once", n, most.Load())
+	}
+	// Two batches were blocked with a call each; the rest gathered into
+	// batches of up to 150 distinct orders.
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sizes) > 6 {
+		t.Fatalf("batch sizes %v: the waiting calls were not gathered", sizes)
+	}
+}
