@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -217,8 +216,8 @@ func (s *inventoryStore) reserveTx(ctx context.Context, calls []*reserveCall, ou
 			return err
 		}, q+` ON CONFLICT (order_id) DO NOTHING RETURNING order_id`, args...)
 		levels := make(map[string]Level, len(skus))
-		q, args = inList(`SELECT `+levelCols+` FROM stock WHERE sku IN `, skus)
-		q += ` ORDER BY sku`
+		in, args := sqldb.Placeholders(skus)
+		q = `SELECT ` + levelCols + ` FROM stock WHERE sku IN (` + in + `) ORDER BY sku`
 		if s.db.Dialect == sqldb.Postgres {
 			q += ` FOR UPDATE`
 		}
@@ -273,8 +272,8 @@ func (s *inventoryStore) decide(ctx context.Context, calls []*reserveCall, outco
 		outcomes[i].res = Reservation{OrderID: c.orderID, Status: StatusReserved, ExpiresAt: c.expires, Lines: c.lines}
 	}
 	if len(refused) > 0 {
-		q, args := inList(`DELETE FROM reservations WHERE order_id IN `, refused)
-		last.exec(q, args...)
+		in, args := sqldb.Placeholders(refused)
+		last.exec(`DELETE FROM reservations WHERE order_id IN (`+in+`)`, args...)
 	}
 	if len(lineRows) == 0 {
 		return last, nil
@@ -304,7 +303,7 @@ func (s *inventoryStore) decide(ctx context.Context, calls []*reserveCall, outco
 		if i > 0 {
 			update.WriteString(", ")
 		}
-		fmt.Fprintf(&update, "$%d", 2+2*i)
+		fmt.Fprintf(&update, "$%d", 2+2*i) // the WHEN values
 	}
 	update.WriteString(")")
 	last.exec(update.String(), upArgs...)
@@ -331,22 +330,4 @@ func fits(lines []ReserveLine, levels map[string]Level, left map[string]int64) e
 		}
 	}
 	return nil
-}
-
-// inList completes a query ending in "IN " with a parenthesised list of
-// one placeholder per value.
-func inList(head string, values []string) (string, []any) {
-	var b strings.Builder
-	b.WriteString(head)
-	b.WriteByte('(')
-	args := make([]any, len(values))
-	for i, v := range values {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("$" + strconv.Itoa(i+1))
-		args[i] = v
-	}
-	b.WriteByte(')')
-	return b.String(), args
 }

@@ -90,7 +90,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
 		b.shutdownServer()
 		return nil, fmt.Errorf("open events: connect: %w", err)
 	}
-	js, err := jetstream.New(nc)
+	// Async publishes (PublishBatch) whose ack never comes fail after
+	// ackWait instead of holding a pending slot forever.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(ackWait))
 	if err != nil {
 		nc.Close()
 		b.shutdownServer()
@@ -176,12 +178,83 @@ func (b *Bus) EnsureStream(ctx context.Context, domain string) error {
 	return nil
 }
 
+// ackWait bounds how long PublishBatch waits for one ack (as the default
+// API timeout bounds a synchronous publish, but generous enough for a
+// batch queued behind others on a server that syncs every write).
+const ackWait = 10 * time.Second
+
 // Publish sends one event. Re-publishing an event with the same id inside
 // the stream's duplicate window is acknowledged but stored once.
 func (b *Bus) Publish(ctx context.Context, e Event) (duplicate bool, err error) {
 	if err := b.EnsureStream(ctx, e.Domain()); err != nil {
 		return false, err
 	}
+	ack, err := b.JS.PublishMsg(ctx, b.msg(e), jetstream.WithMsgID(e.ID))
+	if err != nil {
+		b.forgetStreamOn(err, e.Domain())
+		return false, fmt.Errorf("publish %s %s: %w", e.Type, e.ID, err)
+	}
+	return ack.Duplicate, nil
+}
+
+// PublishBatch sends evs in order without waiting for each ack, then waits
+// for all acks (each bounded by ctx and ackWait). acked[i] reports whether
+// JetStream stored evs[i] or already had it (the id is the Nats-Msg-Id).
+// err is the first failure; sending stops at a failed send, so nothing
+// after it goes out in this call.
+func (b *Bus) PublishBatch(ctx context.Context, evs []Event) (acked []bool, err error) {
+	acked = make([]bool, len(evs))
+	futures := make([]jetstream.PubAckFuture, 0, len(evs))
+	var sendErr error
+	for _, e := range evs {
+		if sendErr = ctx.Err(); sendErr != nil {
+			break
+		}
+		if sendErr = b.EnsureStream(ctx, e.Domain()); sendErr != nil {
+			break
+		}
+		// No client-side retry on "no responders": the resent message would
+		// land behind those sent after it. The relay's next flush resends it.
+		f, err := b.JS.PublishMsgAsync(b.msg(e), jetstream.WithMsgID(e.ID),
+			jetstream.WithRetryAttempts(0), jetstream.WithStallWait(ackWait))
+		if err != nil {
+			sendErr = fmt.Errorf("publish %s %s: %w", e.Type, e.ID, err)
+			break
+		}
+		futures = append(futures, f)
+	}
+	for i, f := range futures {
+		select {
+		case <-f.Ok():
+			acked[i] = true
+		case ferr := <-f.Err():
+			b.forgetStreamOn(ferr, evs[i].Domain())
+			if err == nil {
+				err = fmt.Errorf("publish %s %s: %w", evs[i].Type, evs[i].ID, ferr)
+			}
+		case <-ctx.Done():
+			if err == nil {
+				err = fmt.Errorf("publish %s %s: %w", evs[i].Type, evs[i].ID, ctx.Err())
+			}
+		}
+	}
+	if err == nil {
+		err = sendErr
+	}
+	return acked, err
+}
+
+// forgetStreamOn makes the next publish to domain ensure its stream again
+// when err says no stream took the message (deleted by hand, or lost).
+func (b *Bus) forgetStreamOn(err error, domain string) {
+	if errors.Is(err, jetstream.ErrNoStreamResponse) {
+		b.mu.Lock()
+		delete(b.streams, domain)
+		b.mu.Unlock()
+	}
+}
+
+func (b *Bus) msg(e Event) *nats.Msg {
 	msg := nats.NewMsg(b.subject(e))
 	msg.Header.Set("Ce-Specversion", "1.0")
 	msg.Header.Set("Ce-Id", e.ID)
@@ -194,11 +267,7 @@ func (b *Bus) Publish(ctx context.Context, e Event) (duplicate bool, err error) 
 		msg.Header.Set(k, v)
 	}
 	msg.Data = e.Data
-	ack, err := b.JS.PublishMsg(ctx, msg, jetstream.WithMsgID(e.ID))
-	if err != nil {
-		return false, fmt.Errorf("publish %s %s: %w", e.Type, e.ID, err)
-	}
-	return ack.Duplicate, nil
+	return msg
 }
 
 // FromMsg rebuilds an Event from a JetStream message (consumers use it;

@@ -47,7 +47,7 @@ func eachBus(t *testing.T, fn func(t *testing.T, bus *events.Bus, domain func(t 
 	})
 }
 
-func openBus(t *testing.T, cfg events.Config) *events.Bus {
+func openBus(t testing.TB, cfg events.Config) *events.Bus {
 	t.Helper()
 	bus, err := events.Open(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -63,7 +63,7 @@ func newDomain() string {
 	return "t" + hex.EncodeToString(b[:])
 }
 
-func newEvent(t *testing.T, ctx context.Context, domain, value string) events.Event {
+func newEvent(t testing.TB, ctx context.Context, domain, value string) events.Event {
 	t.Helper()
 	e, err := events.New(ctx, "mallhive/test", domain+".happened", "entity-"+value, wrapperspb.String(value))
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -116,10 +117,15 @@ func (r *Relay) Run(ctx context.Context) {
 	}
 }
 
+// relayBatch is how many events one outbox transaction publishes: acks
+// are awaited per batch, so bigger batches keep the pipeline fuller
+// (BenchmarkRelayFlush: ~2x the events/s of 100 on an external server).
+const relayBatch = 500
+
 // Flush publishes every pending event, oldest first.
 func (r *Relay) Flush(ctx context.Context) error {
 	for {
-		n, err := r.publishBatch(ctx, 100)
+		n, err := r.publishBatch(ctx, relayBatch)
 		if err != nil || n == 0 {
 			return err
 		}
@@ -133,6 +139,7 @@ func (r *Relay) publishBatch(ctx context.Context, limit int) (int, error) {
 		q += ` FOR UPDATE SKIP LOCKED`
 	}
 	var n int
+	var pubErr error
 	err := r.db.InTx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, q, limit)
 		if err != nil {
@@ -155,19 +162,34 @@ func (r *Relay) publishBatch(ctx context.Context, limit int) (int, error) {
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		for _, e := range batch {
-			if _, err := r.bus.Publish(ctx, e); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE id = $1`, e.ID); err != nil {
-				return fmt.Errorf("delete from outbox: %w", err)
-			}
-			r.metrics.published.WithLabelValues(r.service, e.Type).Inc()
-			n++
+		if len(batch) == 0 {
+			return nil
 		}
+		acked, err := r.bus.PublishBatch(ctx, batch)
+		pubErr = err
+		// Delete only what JetStream acknowledged; the next flush publishes
+		// the rest again (what did arrive is dropped as a duplicate).
+		var ids []string
+		for i, e := range batch {
+			if acked[i] {
+				ids = append(ids, e.ID)
+				r.metrics.published.WithLabelValues(r.service, e.Type).Inc()
+			}
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		ph, args := sqldb.Placeholders(ids)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE id IN (`+ph+`)`, args...); err != nil {
+			return fmt.Errorf("delete from outbox: %w", err)
+		}
+		n = len(ids)
 		return nil
 	})
-	return n, err
+	if err != nil {
+		return 0, errors.Join(pubErr, err)
+	}
+	return n, pubErr
 }
 
 func (r *Relay) updateGauges(ctx context.Context) {

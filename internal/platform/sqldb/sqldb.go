@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -254,4 +255,19 @@ func Redacted(url string) string {
 // LogValue keeps DB handles readable in structured logs.
 func (db *DB) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("dialect", string(db.Dialect)), slog.String("schema", db.Schema))
+}
+
+// Placeholders returns "$1, $2, …" for vals and vals as arguments, for an
+// IN list that both engines read.
+func Placeholders(vals []string) (string, []any) {
+	var b strings.Builder
+	args := make([]any, len(vals))
+	for i, v := range vals {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("$" + strconv.Itoa(i+1))
+		args[i] = v
+	}
+	return b.String(), args
 }

@@ -99,3 +99,10 @@ func TestOpenRefusesBadNames(t *testing.T) {
 		}
 	}
 }
+
+func TestPlaceholders(t *testing.T) {
+	q, args := sqldb.Placeholders([]string{"a", "b", "c"})
+	if q != "$1, $2, $3" || len(args) != 3 || args[2] != "c" {
+		t.Fatalf("%q %v", q, args)
+	}
+}

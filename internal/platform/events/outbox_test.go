@@ -1,0 +1,200 @@
+package events_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mallhive/mallhive/internal/platform/events"
+	"github.com/mallhive/mallhive/internal/platform/sqldb"
+	"github.com/mallhive/mallhive/internal/platform/sqldb/sqldbtest"
+)
+
+// TestRelayFlushPublishesBatchesInOrder: one Flush of more than one relay
+// batch, over two domains, leaves every event in its stream exactly once
+// and in creation order (so in order per subject too).
+func TestRelayFlushPublishesBatchesInOrder(t *testing.T) {
+	t.Parallel()
+	eachBus(t, func(t *testing.T, bus *events.Bus, newStream func(*testing.T) string) {
+		sqldbtest.Each(t, "evtest", []sqldb.Migrations{events.Migrations}, func(t *testing.T, db *sqldb.DB) {
+			ctx := context.Background()
+			domains := []string{newStream(t), newStream(t)}
+			want := enqueueMixed(t, db, domains, 700)
+			reg := prometheus.NewRegistry()
+			relay := events.NewRelay("evtest", db, bus, slog.New(slog.DiscardHandler), events.NewRelayMetrics(reg))
+			if err := relay.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if left := outboxIDs(t, db); len(left) != 0 {
+				t.Fatalf("outbox after flush: %d rows", len(left))
+			}
+			published := publishedByType(t, reg)
+			for _, d := range domains {
+				if got := streamIDs(t, bus, d); !slices.Equal(got, want[d]) {
+					t.Fatalf("stream %s: %d events, want %d in creation order", d, len(got), len(want[d]))
+				}
+				if got := published[d+".happened"]; got != float64(len(want[d])) {
+					t.Fatalf("published %s = %v, want %d", d, got, len(want[d]))
+				}
+			}
+		})
+	})
+}
+
+// TestRelayKeepsUnacknowledgedEvents: when a domain's stream is gone (the
+// bus created it, then it was deleted), a flush publishes and deletes the
+// other domain's events, keeps the rest in the outbox and fails; the next
+// flush creates the stream again and delivers them, in order, once.
+func TestRelayKeepsUnacknowledgedEvents(t *testing.T) {
+	t.Parallel()
+	eachBus(t, func(t *testing.T, bus *events.Bus, newStream func(*testing.T) string) {
+		sqldbtest.Each(t, "evtest", []sqldb.Migrations{events.Migrations}, func(t *testing.T, db *sqldb.DB) {
+			ctx := context.Background()
+			kept, lost := newStream(t), newStream(t)
+			if _, err := bus.Publish(ctx, newEvent(t, ctx, lost, "before")); err != nil {
+				t.Fatal(err)
+			}
+			if err := bus.JS.DeleteStream(ctx, bus.StreamName(lost)); err != nil {
+				t.Fatal(err)
+			}
+			want := enqueueMixed(t, db, []string{kept, lost}, 300)
+			relay := events.NewRelay("evtest", db, bus, slog.New(slog.DiscardHandler), nil)
+
+			if err := relay.Flush(ctx); !errors.Is(err, jetstream.ErrNoStreamResponse) {
+				t.Fatalf("first flush: %v, want %v", err, jetstream.ErrNoStreamResponse)
+			}
+			if left := outboxIDs(t, db); !slices.Equal(left, want[lost]) {
+				t.Fatalf("outbox after failed flush: %d rows, want the %d unacknowledged", len(left), len(want[lost]))
+			}
+			if got := streamIDs(t, bus, kept); !slices.Equal(got, want[kept]) {
+				t.Fatalf("stream %s: %d events, want %d in order", kept, len(got), len(want[kept]))
+			}
+
+			if err := relay.Flush(ctx); err != nil {
+				t.Fatalf("second flush: %v", err)
+			}
+			if left := outboxIDs(t, db); len(left) != 0 {
+				t.Fatalf("outbox after second flush: %d rows", len(left))
+			}
+			for _, d := range []string{kept, lost} {
+				if got := streamIDs(t, bus, d); !slices.Equal(got, want[d]) {
+					t.Fatalf("stream %s: %d events, want %d in order", d, len(got), len(want[d]))
+				}
+			}
+		})
+	})
+}
+
+// enqueueMixed writes n events to the outbox in a few transactions, the
+// domains taking turns and seven entities each; it returns each domain's
+// event ids in creation order.
+func enqueueMixed(tb testing.TB, db *sqldb.DB, domains []string, n int) map[string][]string {
+	tb.Helper()
+	ctx := context.Background()
+	want := map[string][]string{}
+	for start := 0; start < n; start += 100 {
+		if err := db.InTx(ctx, func(tx *sql.Tx) error {
+			for i := start; i < min(start+100, n); i++ {
+				d := domains[i%len(domains)]
+				e := newEvent(tb, ctx, d, fmt.Sprint(i%7))
+				want[d] = append(want[d], e.ID)
+				if err := events.Enqueue(ctx, tx, e); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return want
+}
+
+func outboxIDs(tb testing.TB, db *sqldb.DB) []string {
+	tb.Helper()
+	rows, err := db.QueryContext(context.Background(), `SELECT id FROM outbox ORDER BY id`)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			tb.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return ids
+}
+
+// streamIDs reads a domain's whole stream and returns the event ids in
+// stream order.
+func streamIDs(tb testing.TB, bus *events.Bus, domain string) []string {
+	tb.Helper()
+	ctx := context.Background()
+	st, err := bus.JS.Stream(ctx, bus.StreamName(domain))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n := int(st.CachedInfo().State.Msgs)
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var ids []string
+	for len(ids) < n {
+		batch, err := cons.Fetch(n-len(ids), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		before := len(ids)
+		for m := range batch.Messages() {
+			e, err := events.FromMsg(m)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			ids = append(ids, e.ID)
+		}
+		if err := batch.Error(); err != nil {
+			tb.Fatal(err)
+		}
+		if len(ids) == before {
+			tb.Fatalf("stream %s: read %d of %d messages", domain, len(ids), n)
+		}
+	}
+	return ids
+}
+
+func publishedByType(tb testing.TB, reg *prometheus.Registry) map[string]float64 {
+	tb.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	byType := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "mallhive_outbox_published_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "type" {
+					byType[l.GetValue()] += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return byType
+}
