@@ -21,10 +21,14 @@ import (
 
 	"github.com/mallhive/mallhive/internal/app"
 	"github.com/mallhive/mallhive/internal/platform/config"
+	"github.com/mallhive/mallhive/internal/platform/telemetry"
 )
 
 // inProcess starts a MallHive process inside the benchmark with the given
-// flags; the returned stop waits for it to drain.
+// flags; the returned stop waits for it to drain. It logs and traces as
+// `mallhive serve` does (JSON access log at info, here thrown away; spans
+// exported only when OTEL_EXPORTER_OTLP_ENDPOINT is set), so measurements
+// pay for the whole edge.
 func inProcess(ctx context.Context, args ...string) (base string, stop func(), err error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var cfg app.Config
@@ -32,15 +36,20 @@ func inProcess(ctx context.Context, args ...string) (base string, stop func(), e
 	if err := config.Parse(fs, append([]string{"--http-addr=127.0.0.1:0", "--seed=false", "--gateway.rate-limit=0"}, args...), func(string) string { return "" }); err != nil {
 		return "", nil, err
 	}
-	log := slog.New(slog.DiscardHandler)
+	log := telemetry.NewLogger(io.Discard, slog.LevelInfo)
+	shutdownTracing, err := telemetry.SetupTracing(ctx, "mallhive", app.Version)
+	if err != nil {
+		return "", nil, err
+	}
 	p, err := app.Start(ctx, &cfg, log, func(string) string { return "" })
 	if err != nil {
+		_ = shutdownTracing(ctx)
 		return "", nil, err
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { _ = p.Serve(sctx, func(string) string { return "" }, io.Discard); close(done) }()
-	return p.URL, func() { cancel(); <-done }, nil
+	return p.URL, func() { cancel(); <-done; _ = shutdownTracing(context.WithoutCancel(ctx)) }, nil
 }
 
 // load runs fn from c goroutines for d and returns completed calls per

@@ -376,6 +376,9 @@ type Config struct {
 	// BlobURL is where product images are kept, a gocloud.dev/blob URL such
 	// as "s3://bucket?region=eu-west-1". Empty means <DataDir>/blobs.
 	BlobURL string
+	// ProductCacheTTL is how long a product page may be answered from
+	// memory (0: never). See productCache for why it is safe.
+	ProductCacheTTL time.Duration
 }
 
 // RegisterFlags registers the catalog's flags under the "catalog." prefix
@@ -384,10 +387,15 @@ type Config struct {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.BlobURL, "catalog.blob-url", "",
 		"blob store for product images, e.g. s3://bucket?region=eu-west-1 (default: <data-dir>/blobs)")
+	fs.DurationVar(&c.ProductCacheTTL, "catalog.product-cache-ttl", time.Second,
+		"how long a product page may be served from memory; with several replicas, how stale another replica's change may look (0: off)")
 }
 
 // Validate checks the configuration.
 func (c Config) Validate() error {
+	if c.ProductCacheTTL < 0 || c.ProductCacheTTL > time.Minute {
+		return fmt.Errorf("catalog.product-cache-ttl: %s is not between 0 and 1m", c.ProductCacheTTL)
+	}
 	if c.BlobURL == "" {
 		return nil
 	}
@@ -433,6 +441,7 @@ func New(ctx context.Context, env *svc.Env, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("catalog: %w", err)
 	}
 	store := NewStore(db)
+	store.cache = newProductCache(cfg.ProductCacheTTL)
 	if env.ServiceURL != nil && env.RPCClient != nil {
 		if authURL := env.ServiceURL("auth"); authURL != "" {
 			store.sellers = newAuthSellers(authv1connect.NewAuthServiceClient(env.RPCClient, authURL, env.RPCClientOptions...))

@@ -35,6 +35,7 @@ func (s *Service) handleStock(ctx context.Context, e events.Event) error {
 		at = m.GetAt().AsTime()
 	}
 	l := StockLevel{SKU: m.GetSku(), Available: m.GetAvailable(), LowThreshold: m.GetLowThreshold(), At: at}
+	defer s.store.stockChanged(ctx, l.SKU)
 	return events.HandleOnce(ctx, s.db, stockConsumer, e, func(tx *sql.Tx) error {
 		return applyStock(ctx, tx, l)
 	})

@@ -46,6 +46,13 @@ type testService struct {
 
 func newTestService(t *testing.T, dialect sqldb.Dialect, bus *events.Bus) *testService {
 	t.Helper()
+	// A long-lived product cache: every test then also checks that no write
+	// leaves a stale product page behind.
+	return newTestServiceConfig(t, dialect, bus, Config{ProductCacheTTL: time.Minute})
+}
+
+func newTestServiceConfig(t *testing.T, dialect sqldb.Dialect, bus *events.Bus, cfg Config) *testService {
+	t.Helper()
 	ctx := context.Background()
 	env := &svc.Env{
 		Log:      slog.New(slog.DiscardHandler),
@@ -57,7 +64,7 @@ func newTestService(t *testing.T, dialect sqldb.Dialect, bus *events.Bus) *testS
 		},
 		RPCHandlerOptions: rpc.HandlerOptions(nil, nil, nil),
 	}
-	s, err := New(ctx, env, Config{})
+	s, err := New(ctx, env, cfg)
 	if err != nil {
 		t.Fatalf("new: %v", err)
 	}

@@ -223,14 +223,14 @@ func (s *Service) getProduct(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.store.Product(r.Context(), id)
+	p, err := s.store.productJSON(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	if !p.VisibleTo(viewerOf(r)) {
+	if !p.visibleTo(viewerOf(r)) {
 		return errs.E(errs.NotFound, "no such product")
 	}
-	httpx.WriteJSON(w, http.StatusOK, p)
+	httpx.WriteJSONBytes(w, http.StatusOK, p.body)
 	return nil
 }
 

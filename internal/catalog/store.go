@@ -32,11 +32,13 @@ type Store struct {
 	stmts sync.Map
 	// sellers names sellers in event snapshots; nil leaves names empty.
 	sellers SellerNames
+	// cache answers product pages; every write below drops what it changed.
+	cache *productCache
 }
 
 // NewStore returns a store on a database migrated with events.Migrations
-// and Migrations.
-func NewStore(db *sqldb.DB) *Store { return &Store{db: db} }
+// and Migrations, with no product cache.
+func NewStore(db *sqldb.DB) *Store { return &Store{db: db, cache: newProductCache(0)} }
 
 // ErrNoChange, returned by an UpdateProduct closure, ends the update without
 // writing anything or emitting an event.
@@ -518,6 +520,7 @@ func (s *Store) CreateProduct(ctx context.Context, p *Product) error {
 		}
 		return s.enqueueProduct(ctx, tx, "product.created", p)
 	})
+	s.cache.drop(p.ID, p.Slug)
 	if err != nil {
 		return mapWriteErr(err)
 	}
@@ -534,13 +537,13 @@ func (s *Store) CreateProduct(ctx context.Context, p *Product) error {
 // change. It returns the product as stored. Errors: errs.NotFound,
 // errs.Invalid, errs.Conflict (SKU used elsewhere), or whatever fn returns.
 func (s *Store) UpdateProduct(ctx context.Context, idOrSlug string, fn func(p *Product) error) (Product, error) {
-	var id string
+	var id, slug string
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		cur, err := getProduct(ctx, tx, idOrSlug, s.db.Dialect == sqldb.Postgres)
 		if err != nil {
 			return err
 		}
-		id = cur.ID
+		id, slug = cur.ID, cur.Slug
 		p := cur
 		p.Attributes = cloneMap(cur.Attributes)
 		p.Images = append([]string(nil), cur.Images...)
@@ -580,6 +583,9 @@ func (s *Store) UpdateProduct(ctx context.Context, idOrSlug string, fn func(p *P
 		}
 		return s.enqueueProduct(ctx, tx, typ, &p)
 	})
+	if id != "" {
+		s.cache.drop(id, slug)
+	}
 	if err != nil && !errors.Is(err, ErrNoChange) {
 		return Product{}, mapWriteErr(err)
 	}

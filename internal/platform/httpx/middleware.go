@@ -75,7 +75,9 @@ func MaxBody(limit int64) func(http.Handler) http.Handler {
 				WriteProblem(w, r, Problem{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Detail: "the body is too large"})
 				return
 			}
-			r.Body = http.MaxBytesReader(w, r.Body, limit)
+			if r.Body != http.NoBody { // the server's empty body needs no bound
+				r.Body = http.MaxBytesReader(w, r.Body, limit)
+			}
 			next.ServeHTTP(w, r)
 		})
 	}
@@ -118,9 +120,10 @@ func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
 			if rec.Status >= 500 {
 				level = slog.LevelWarn
 			}
-			log.Log(r.Context(), level, "http request", "method", r.Method, "path", r.URL.Path,
-				"status", rec.Status, "bytes", rec.Bytes, "duration_ms", time.Since(start).Milliseconds(),
-				"request_id", RequestIDFrom(r.Context()))
+			// LogAttrs, not Log: typed attributes need no boxing into any.
+			log.LogAttrs(r.Context(), level, "http request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+				slog.Int("status", rec.Status), slog.Int64("bytes", rec.Bytes), slog.Int64("duration_ms", time.Since(start).Milliseconds()),
+				slog.String("request_id", RequestIDFrom(r.Context())))
 		})
 	}
 }

@@ -118,3 +118,11 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 		_ = json.NewEncoder(w).Encode(v)
 	}
 }
+
+// WriteJSONBytes writes JSON encoded beforehand (by json.Marshal, with the
+// newline WriteJSON's encoder adds), so a cached answer goes out unchanged.
+func WriteJSONBytes(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +12,8 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -84,5 +87,123 @@ func TestTracingWithoutExporter(t *testing.T) {
 				t.Fatalf("outgoing traceparent %q does not continue the caller's trace with flags %s", s.outgoing, flags)
 			}
 		})
+	}
+}
+
+// TestTracingRecords: a span that is recorded, because an exporter is
+// configured or because the caller sampled the trace, gets otelhttp's full
+// treatment (name, kind, response attributes).
+func TestTracingRecords(t *testing.T) {
+	serve := func(t *testing.T, traceparent string) {
+		t.Helper()
+		h := NewMetrics().Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusCreated)
+		}))
+		req := httptest.NewRequest("POST", "/api/v1/products", nil)
+		if traceparent != "" {
+			req.Header.Set("traceparent", traceparent)
+		}
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	check := func(t *testing.T, spans tracetest.SpanStubs, traceID string) {
+		t.Helper()
+		if len(spans) != 1 {
+			t.Fatalf("%d spans recorded, want 1", len(spans))
+		}
+		s := spans[0]
+		if s.Name != "POST /api/v1/products" || s.SpanKind != trace.SpanKindServer || (traceID != "" && s.SpanContext.TraceID().String() != traceID) {
+			t.Fatalf("span %q kind %v trace %s", s.Name, s.SpanKind, s.SpanContext.TraceID())
+		}
+		for _, a := range s.Attributes {
+			if a.Key == "http.response.status_code" && a.Value.AsInt64() == http.StatusCreated {
+				return
+			}
+		}
+		t.Fatalf("no response status among %v", s.Attributes)
+	}
+
+	t.Run("exported", func(t *testing.T) {
+		exp := tracetest.NewInMemoryExporter()
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+		prev := otel.GetTracerProvider()
+		otel.SetTracerProvider(tp)
+		t.Cleanup(func() { otel.SetTracerProvider(prev) })
+		serve(t, "")
+		check(t, exp.GetSpans(), "")
+	})
+
+	t.Run("sampled caller, nothing exported", func(t *testing.T) {
+		t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+		t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+		shutdown, err := SetupTracing(context.Background(), "test", "v0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = shutdown(context.Background()) })
+		exp := tracetest.NewInMemoryExporter()
+		otel.GetTracerProvider().(localProvider).RegisterSpanProcessor(sdktrace.NewSimpleSpanProcessor(exp))
+		const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+		serve(t, "00-"+traceID+"-00f067aa0ba902b7-01")
+		check(t, exp.GetSpans(), traceID)
+		exp.Reset()
+		serve(t, "00-"+traceID+"-00f067aa0ba902b7-00")
+		serve(t, "")
+		if n := len(exp.GetSpans()); n != 0 {
+			t.Fatalf("%d unsampled spans recorded", n)
+		}
+	})
+}
+
+// TestREDMetrics counts requests by route pattern, method and status, and
+// times them by route and method.
+func TestREDMetrics(t *testing.T) {
+	t.Parallel()
+	m := NewMetrics()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/products/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("id") == "gone" {
+			w.WriteHeader(http.StatusNotFound)
+		}
+	})
+	mux.HandleFunc("/api/v1/any", func(w http.ResponseWriter, r *http.Request) {})
+	h := m.Middleware(CaptureRoute(mux))
+	for _, req := range []struct{ method, path string }{
+		{"GET", "/api/v1/products/p1"}, {"GET", "/api/v1/products/p2"}, {"GET", "/api/v1/products/gone"},
+		{"GET", "/nowhere"}, {"PURGE", "/api/v1/any"}, {"PURGE", "/api/v1/any"},
+	} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(req.method, req.path, nil))
+	}
+
+	families, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]uint64{}
+	for _, f := range families {
+		for _, mt := range f.GetMetric() {
+			var labels []string
+			for _, l := range mt.GetLabel() {
+				labels = append(labels, l.GetValue())
+			}
+			key := f.GetName() + " " + strings.Join(labels, " ")
+			switch f.GetName() {
+			case "mallhive_http_requests_total":
+				got[key] = uint64(mt.GetCounter().GetValue())
+			case "mallhive_http_request_duration_seconds":
+				got[key] = mt.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	want := map[string]uint64{
+		"mallhive_http_requests_total GET GET /api/v1/products/{id} 200":       2,
+		"mallhive_http_requests_total GET GET /api/v1/products/{id} 404":       1,
+		"mallhive_http_requests_total GET unmatched 404":                       1,
+		"mallhive_http_requests_total PURGE /api/v1/any 200":                   2,
+		"mallhive_http_request_duration_seconds GET GET /api/v1/products/{id}": 3,
+		"mallhive_http_request_duration_seconds GET unmatched":                 1,
+		"mallhive_http_request_duration_seconds PURGE /api/v1/any":             2,
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("metrics\n%v\nwant\n%v", got, want)
 	}
 }
