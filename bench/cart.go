@@ -29,6 +29,8 @@ import (
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
 	cartv1 "github.com/mallhive/mallhive/internal/gen/mallhive/cart/v1"
@@ -37,13 +39,15 @@ import (
 	"github.com/mallhive/mallhive/internal/platform/rpc"
 )
 
-// Where the cart scenario finds Redis and PostgreSQL: the test suites'
-// variables, else the local services.
+// Where the cart scenario finds Redis, PostgreSQL and NATS: the test
+// suites' variables, else the local services.
 const (
 	envRedisURL        = "MALLHIVE_TEST_REDIS_URL"
 	envPostgresURL     = "MALLHIVE_TEST_POSTGRES_URL"
+	envNATSURL         = "MALLHIVE_TEST_NATS_URL"
 	defaultRedisURL    = "redis://127.0.0.1:6379/0"
 	defaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	defaultNATSURL     = "nats://127.0.0.1:4222"
 )
 
 func envOr(name, def string) string {
@@ -319,10 +323,14 @@ func benchReservations(ctx context.Context, o options) ([]result, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	sh, err := openShop(ctx, o, dir, appURL)
+	// The distributed shape, as PostgreSQL is run: an external JetStream
+	// (its own namespace, so the run's streams are its own).
+	natsURL, namespace := envOr(envNATSURL, defaultNATSURL), "bench"+suffix
+	sh, err := openShop(ctx, o, dir, appURL, "--nats-url="+natsURL, "--nats-namespace="+namespace)
 	if err != nil {
 		return nil, err
 	}
+	defer deleteStreams(natsURL, namespace)
 	defer sh.stop()
 	skus := []string{hotSKU}
 	if _, err := sh.createProduct(productSpec{title: "Limited edition sweater", brand: "Fjellgarn", skuPrefix: "HOT", variants: 1}); err != nil {
@@ -361,7 +369,7 @@ func benchReservations(ctx context.Context, o options) ([]result, error) {
 		return nil, err
 	}
 
-	fmt.Fprintf(o.out, "reservations: InventoryService.Reserve RPC (connect over h2c) to an in-process MallHive on PostgreSQL, %d clients, one line of 1 unit per order\n", o.concurrency)
+	fmt.Fprintf(o.out, "reservations: InventoryService.Reserve RPC (connect over h2c) to an in-process MallHive on PostgreSQL and external NATS, %d clients, one line of 1 unit per order\n", o.concurrency)
 	fmt.Fprintln(o.out, "  concurrent Reserves share a transaction (at most 2 at once), sent as two pipelined batches: INSERT their reservations")
 	fmt.Fprintln(o.out, "  ON CONFLICT DO NOTHING + SELECT their stock rows FOR UPDATE; then INSERT lines, INSERT ledger (a row per order and line),")
 	fmt.Fprintln(o.out, "  UPDATE stock once per SKU, INSERT outbox (stock.changed per SKU) + COMMIT; the relay publishes the events.")
@@ -400,6 +408,31 @@ func benchReservations(ctx context.Context, o options) ([]result, error) {
 		return nil, err
 	}
 	return rs, nil
+}
+
+// deleteStreams removes the streams of a namespace from the NATS server.
+func deleteStreams(natsURL, namespace string) {
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		return
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	names := js.StreamNames(ctx)
+	var doomed []string
+	for name := range names.Name() {
+		if strings.HasPrefix(name, strings.ToUpper(namespace)+"_") {
+			doomed = append(doomed, name)
+		}
+	}
+	for _, name := range doomed {
+		_ = js.DeleteStream(ctx, name)
+	}
 }
 
 // drainOutbox waits until the cart service's relay has emptied its outbox.

@@ -20,11 +20,14 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/mallhive/mallhive/internal/gen/mallhive/cart/v1/cartv1connect"
 	catalogv1 "github.com/mallhive/mallhive/internal/gen/mallhive/catalog/v1"
 	"github.com/mallhive/mallhive/internal/gen/mallhive/catalog/v1/catalogv1connect"
 	commonv1 "github.com/mallhive/mallhive/internal/gen/mallhive/common/v1"
+	eventsv1 "github.com/mallhive/mallhive/internal/gen/mallhive/events/v1"
 	"github.com/mallhive/mallhive/internal/platform/authn"
 	"github.com/mallhive/mallhive/internal/platform/events"
 	"github.com/mallhive/mallhive/internal/platform/rpc"
@@ -386,6 +389,25 @@ func outboxTypes(tb testing.TB, db *sqldb.DB, sku string) []string {
 		out = append(out, typ)
 	}
 	return out
+}
+
+// outboxStockEvent decodes a stock event's outbox payload as the relay
+// publishes it: protobuf, or protojson when a SQL statement wrote it.
+func outboxStockEvent(tb testing.TB, headers string, payload []byte) *eventsv1.StockLevelEvent {
+	tb.Helper()
+	var hdr map[string]string
+	if err := json.Unmarshal([]byte(headers), &hdr); err != nil {
+		tb.Fatal(err)
+	}
+	ev := &eventsv1.StockLevelEvent{}
+	unmarshal := proto.Unmarshal
+	if hdr[events.JSONPayloadHeader] == string(proto.MessageName(ev)) {
+		unmarshal = protojson.Unmarshal
+	}
+	if err := unmarshal(payload, ev); err != nil {
+		tb.Fatalf("stock event payload %q: %v", payload, err)
+	}
+	return ev
 }
 
 // eventually polls cond until it holds or 10 s pass.

@@ -19,6 +19,7 @@ package cart
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -26,7 +27,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "github.com/mallhive/mallhive/internal/gen/mallhive/events/v1"
 	"github.com/mallhive/mallhive/internal/platform/errs"
+	"github.com/mallhive/mallhive/internal/platform/events"
 	"github.com/mallhive/mallhive/internal/platform/sqldb"
 )
 
@@ -38,6 +44,12 @@ const (
 	// its statements far below both databases' parameter limits. A call
 	// (at most MaxReserveLines) always fits in an empty batch.
 	reserveBatchLines = 500
+	// reserveGather is how long a batch that starts while another is
+	// running waits for calls on their way, so that under load batches
+	// fill up instead of the first caller of each taking a slot alone
+	// (PostgreSQL's commit_delay, for the same reason). A batch on an
+	// idle store starts at once.
+	reserveGather = 200 * time.Microsecond
 	// reserveTxTimeout bounds one reservation transaction; callers wait
 	// on their own contexts.
 	reserveTxTimeout = 30 * time.Second
@@ -101,6 +113,9 @@ func (b *reserveBatcher) startBatch() {
 }
 
 func (b *reserveBatcher) runBatch() {
+	if len(b.slots) > 1 { // another batch holds a slot too
+		time.Sleep(reserveGather)
+	}
 	if calls := b.take(); len(calls) > 0 {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(calls[0].ctx), reserveTxTimeout)
 		b.run(ctx, calls)
@@ -160,6 +175,15 @@ func (s *inventoryStore) reserve(ctx context.Context, orderID string, lines []Re
 // back as existing reservations, as any retried Reserve does.
 func (s *inventoryStore) reserveBatch(ctx context.Context, calls []*reserveCall) {
 	outcomes := make([]reserveOutcome, len(calls))
+	if s.db.Dialect == sqldb.Postgres && s.reserveAtOnce(ctx, calls) == nil {
+		for i, c := range calls {
+			outcomes[i].res = Reservation{OrderID: c.orderID, Status: StatusReserved, ExpiresAt: c.expires, Lines: c.lines}
+		}
+		for i, c := range calls {
+			c.done <- outcomes[i]
+		}
+		return
+	}
 	err := s.reserveTx(ctx, calls, outcomes)
 	if err != nil && len(calls) > 1 {
 		for _, c := range calls {
@@ -181,6 +205,91 @@ func (s *inventoryStore) reserveBatch(ctx context.Context, calls []*reserveCall)
 		}
 		c.done <- o
 	}
+}
+
+// reserveAtOnceSQL reserves every line of a batch in one PostgreSQL
+// statement — one round trip, committed on its own — when every order is
+// new and every line fits; otherwise it fails and changes nothing. It is
+// reserveTx's work for the common case, in SQL: lock the stock rows in SKU
+// order (lk, evaluated once before the UPDATE touches a row; = ANY($15)
+// keeps both on the primary key's index), insert the
+// reservations (a plain INSERT: an order that already has one fails it),
+// add each SKU's units to reserved (the stock_no_oversell constraint fails
+// it when they do not fit), write lines and ledger rows, and the stock
+// events with changeEvents' rules, their payload as protojson that the
+// relay turns into protobuf. The last SELECT divides by zero when a SKU
+// has no stock row, so that too fails the whole statement.
+const reserveAtOnceSQL = `
+WITH o AS (SELECT * FROM unnest($1::text[], $2::timestamp[], $3::timestamp[]) AS o (order_id, created_at, expires_at)),
+w AS (SELECT * FROM unnest($4::text[], $5::text[], $6::bigint[], $7::text[]) AS w (order_id, sku, qty, ledger_id)),
+t AS (SELECT sku, sum(qty) AS q FROM w GROUP BY sku),
+lk AS (SELECT sku FROM stock WHERE sku = ANY($15::text[]) ORDER BY sku FOR UPDATE),
+r AS (INSERT INTO reservations (order_id, status, created_at, expires_at, updated_at)
+	SELECT order_id, 'reserved', created_at, expires_at, created_at FROM o),
+u AS (UPDATE stock SET reserved = stock.reserved + t.q, updated_at = $8
+	FROM t WHERE stock.sku = ANY($15::text[]) AND stock.sku = t.sku AND (SELECT count(*) FROM lk) > 0
+	RETURNING stock.sku, stock.product_id, stock.seller_id, stock.on_hand, stock.reserved, stock.low_threshold,
+		stock.on_hand - stock.reserved AS after, stock.on_hand - stock.reserved + t.q AS before),
+l AS (INSERT INTO reservation_lines (order_id, sku, quantity) SELECT order_id, sku, qty FROM w),
+g AS (INSERT INTO stock_ledger (id, sku, delta_on_hand, delta_reserved, reason, actor, order_id, note, at)
+	SELECT w.ledger_id, w.sku, 0, w.qty, 'reserved', 'system', w.order_id, '', o.created_at FROM w JOIN o USING (order_id)),
+e AS (INSERT INTO outbox (id, type, source, subject, occurred_at, headers, payload)
+	SELECT v.id, v.type, $9, u.sku, $8, $10, convert_to(json_build_object(
+		'sku', u.sku, 'product_id', u.product_id, 'seller_id', u.seller_id, 'on_hand', u.on_hand,
+		'reserved', u.reserved, 'available', u.after, 'low_threshold', u.low_threshold,
+		'reason', 'reserved', 'at', $11::text)::text, 'UTF8')
+	FROM u JOIN unnest($12::text[], $13::text[], $14::text[]) AS v (sku, type, id) ON v.sku = u.sku
+	WHERE v.type = 'stock.changed'
+		OR (v.type = 'stock.low' AND u.low_threshold > 0 AND u.after <= u.low_threshold AND u.before > u.low_threshold)
+		OR (v.type = 'stock.out' AND u.after = 0 AND u.before > 0))
+SELECT 1 / ((SELECT count(*) FROM u) = (SELECT count(*) FROM t))::int`
+
+// reserveAtOnce runs reserveAtOnceSQL for calls. Any error means nothing
+// was written and the batch goes the careful way (reserveTx), which tells
+// each call what happened.
+func (s *inventoryStore) reserveAtOnce(ctx context.Context, calls []*reserveCall) error {
+	var (
+		orders           []string
+		created, expires []time.Time
+		lineOrders, skus []string
+		qtys             []int64
+		ledgerIDs        []string
+		latest           time.Time
+	)
+	for _, c := range calls {
+		orders = append(orders, c.orderID)
+		created = append(created, c.now)
+		expires = append(expires, c.expires)
+		if c.now.After(latest) {
+			latest = c.now
+		}
+		for _, l := range c.lines {
+			lineOrders = append(lineOrders, c.orderID)
+			skus = append(skus, l.SKU)
+			qtys = append(qtys, l.Quantity)
+			ledgerIDs = append(ledgerIDs, uuid.Must(uuid.NewV7()).String())
+		}
+	}
+	// Ids for every event the statement may write, in the order they are
+	// to be published: per SKU, changed, then low, then out.
+	var evSKUs, evTypes, evIDs []string
+	distinct := slices.Compact(slices.Sorted(slices.Values(skus)))
+	for _, sku := range distinct {
+		for _, typ := range []string{EventStockChanged, EventStockLow, EventStockOut} {
+			evSKUs = append(evSKUs, sku)
+			evTypes = append(evTypes, typ)
+			evIDs = append(evIDs, uuid.Must(uuid.NewV7()).String())
+		}
+	}
+	hdr := events.TraceHeaders(calls[0].ctx)
+	hdr[events.JSONPayloadHeader] = string(proto.MessageName(&eventsv1.StockLevelEvent{}))
+	headers, err := json.Marshal(hdr)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, reserveAtOnceSQL, orders, created, expires, lineOrders, skus, qtys, ledgerIDs,
+		latest, eventSource, string(headers), latest.Format(time.RFC3339Nano), evSKUs, evTypes, evIDs, distinct)
+	return err
 }
 
 // reserveTx is the transaction of a batch, two flights (see

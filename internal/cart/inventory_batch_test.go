@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/mallhive/mallhive/internal/platform/errs"
 	"github.com/mallhive/mallhive/internal/platform/sqldb"
+	"github.com/mallhive/mallhive/internal/platform/sqldb/sqldbtest"
 )
 
 // TestReserveBatchDecidesEachCall: one transaction holding calls of every
@@ -206,5 +208,87 @@ func TestReserveBatcherQueue(t *testing.T) {
 	defer mu.Unlock()
 	if len(sizes) > 6 {
 		t.Fatalf("batch sizes %v: the waiting calls were not gathered", sizes)
+	}
+}
+
+// TestReserveAtOnce: on PostgreSQL a batch whose orders are new and whose
+// lines fit is one statement; any other batch fails it without writing a
+// thing, leaving the decisions to the two-flight transaction.
+func TestReserveAtOnce(t *testing.T) {
+	t.Parallel()
+	db := sqldbtest.Open(t, sqldb.Postgres, Name, migrationSets)
+	h := newHarness(t, db, nil, "")
+	ctx := context.Background()
+	store := h.svc.inventory.store
+	h.stock(sellerA, "F-1", 10)
+	h.stock(sellerA, "F-2", 3)
+	low := int64(4)
+	if _, _, err := h.svc.inventory.Set(ctx, sellerA.id, "F-1", 10, &low); err != nil {
+		t.Fatal(err)
+	}
+	now := h.svc.inventory.clock()
+	call := func(order string, lines ...ReserveLine) *reserveCall {
+		return &reserveCall{ctx: ctx, orderID: order, lines: lines, now: now, expires: now.Add(time.Hour)}
+	}
+	state := func() string {
+		return fmt.Sprintf("%+v %+v reservations=%d lines=%d ledger=%d outbox=%d", h.level("F-1"), h.level("F-2"),
+			count(t, db, `SELECT COUNT(*) FROM reservations`), count(t, db, `SELECT COUNT(*) FROM reservation_lines`),
+			count(t, db, `SELECT COUNT(*) FROM stock_ledger`), count(t, db, `SELECT COUNT(*) FROM outbox`))
+	}
+
+	if err := store.reserveAtOnce(ctx, []*reserveCall{
+		call("f1", ReserveLine{"F-1", 4}, ReserveLine{"F-2", 1}),
+		call("f2", ReserveLine{"F-1", 2}),
+		call("f3", ReserveLine{"F-2", 2}),
+	}); err != nil {
+		t.Fatalf("a batch that fits: %v", err)
+	}
+	if l := h.level("F-1"); l.Reserved != 6 {
+		t.Fatalf("F-1 %+v", l)
+	}
+	if l := h.level("F-2"); l.Reserved != 3 {
+		t.Fatalf("F-2 %+v", l)
+	}
+	checkLedger(t, db, "F-1")
+	checkLedger(t, db, "F-2")
+	if n := count(t, db, `SELECT COUNT(*) FROM reservation_lines WHERE order_id IN ('f1', 'f2', 'f3')`); n != 4 {
+		t.Fatalf("%d reservation lines", n)
+	}
+	// F-1 went 10 → 4 across its threshold (4), F-2 3 → 0.
+	want := map[string][]string{
+		"F-1": {EventStockChanged, EventStockChanged, EventStockChanged, EventStockLow}, // set, threshold, batch
+		"F-2": {EventStockChanged, EventStockChanged, EventStockOut},
+	}
+	for sku, types := range want {
+		if got := outboxTypes(t, db, sku); !slices.Equal(got, types) {
+			t.Fatalf("%s events %v, want %v", sku, got, types)
+		}
+		var headers string
+		var payload []byte
+		if err := db.QueryRow(`SELECT headers, payload FROM outbox WHERE subject = $1 AND type = $2 ORDER BY id DESC LIMIT 1`,
+			sku, EventStockChanged).Scan(&headers, &payload); err != nil {
+			t.Fatal(err)
+		}
+		ev := outboxStockEvent(t, headers, payload)
+		l := h.level(sku)
+		if ev.GetSku() != sku || ev.GetOnHand() != l.OnHand || ev.GetReserved() != l.Reserved || ev.GetAvailable() != l.Available() ||
+			ev.GetLowThreshold() != l.LowThreshold || ev.GetSellerId() != sellerA.id || ev.GetProductId() != "prod-"+sku ||
+			ev.GetReason() != ReasonReserved || !ev.GetAt().AsTime().Equal(now) {
+			t.Fatalf("%s event %v, level %+v", sku, ev, l)
+		}
+	}
+
+	before := state()
+	for name, calls := range map[string][]*reserveCall{
+		"existing order": {call("g1", ReserveLine{"F-1", 1}), call("f1", ReserveLine{"F-1", 1})},
+		"too few":        {call("g1", ReserveLine{"F-1", 1}), call("g2", ReserveLine{"F-1", 4})},
+		"unknown SKU":    {call("g1", ReserveLine{"F-1", 1}), call("g2", ReserveLine{"NOPE", 1})},
+	} {
+		if err := store.reserveAtOnce(ctx, calls); err == nil {
+			t.Fatalf("%s: no error", name)
+		}
+		if after := state(); after != before {
+			t.Fatalf("%s changed something:\n%s\n%s", name, before, after)
+		}
 	}
 }

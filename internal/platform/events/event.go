@@ -13,7 +13,10 @@ import (
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/propagation"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/mallhive/mallhive/internal/platform/sqldb"
 )
@@ -46,17 +49,49 @@ func New(ctx context.Context, source, typ, subject string, msg proto.Message) (E
 	if strings.Count(typ, ".") < 1 {
 		return Event{}, fmt.Errorf("event type %q must be <domain>.<name>", typ)
 	}
-	hdr := map[string]string{}
-	propagation.TraceContext{}.Inject(ctx, propagation.MapCarrier(hdr))
 	return Event{
 		ID:      uuid.Must(uuid.NewV7()).String(),
 		Type:    typ,
 		Source:  source,
 		Subject: subject,
 		Time:    time.Now().UTC(),
-		Headers: hdr,
+		Headers: TraceHeaders(ctx),
 		Data:    data,
 	}, nil
+}
+
+// TraceHeaders are the headers New gives an event emitted from ctx.
+func TraceHeaders(ctx context.Context) map[string]string {
+	hdr := map[string]string{}
+	propagation.TraceContext{}.Inject(ctx, propagation.MapCarrier(hdr))
+	return hdr
+}
+
+// JSONPayloadHeader marks an outbox row whose payload a SQL statement wrote
+// as protojson of the message it names (SQL can build JSON, not protobuf).
+// The relay turns such a payload into protobuf before publishing, so no
+// consumer ever sees the difference.
+const JSONPayloadHeader = "Mallhive-Payload-Json"
+
+// protobufFromJSON converts a payload marked with JSONPayloadHeader.
+func (e *Event) protobufFromJSON() error {
+	name, ok := e.Headers[JSONPayloadHeader]
+	if !ok {
+		return nil
+	}
+	mt, err := protoregistry.GlobalTypes.FindMessageByName(protoreflect.FullName(name))
+	if err != nil {
+		return fmt.Errorf("outbox event %s: payload type %q: %w", e.ID, name, err)
+	}
+	msg := mt.New().Interface()
+	if err := protojson.Unmarshal(e.Data, msg); err != nil {
+		return fmt.Errorf("outbox event %s: JSON payload: %w", e.ID, err)
+	}
+	if e.Data, err = proto.Marshal(msg); err != nil {
+		return fmt.Errorf("outbox event %s: %w", e.ID, err)
+	}
+	delete(e.Headers, JSONPayloadHeader)
+	return nil
 }
 
 // Decode unmarshals the payload into msg.

@@ -156,6 +156,10 @@ func (r *Relay) publishBatch(ctx context.Context, limit int) (int, error) {
 			if err := json.Unmarshal([]byte(hdr), &e.Headers); err != nil {
 				e.Headers = nil
 			}
+			if err := e.protobufFromJSON(); err != nil {
+				rows.Close()
+				return err
+			}
 			batch = append(batch, e)
 		}
 		rows.Close()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -197,4 +198,70 @@ func publishedByType(tb testing.TB, reg *prometheus.Registry) map[string]float64
 		}
 	}
 	return byType
+}
+
+// TestRelayTurnsJSONPayloadsIntoProtobuf: an outbox row written by SQL
+// with a protojson payload (marked by JSONPayloadHeader) is published as
+// the same protobuf an event built in Go carries, without the mark.
+func TestRelayTurnsJSONPayloadsIntoProtobuf(t *testing.T) {
+	t.Parallel()
+	bus := openBus(t, events.Config{DataDir: t.TempDir()})
+	sqldbtest.Each(t, "evtest", []sqldb.Migrations{events.Migrations}, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		domain := newDomain()
+		t.Cleanup(func() { _ = bus.JS.DeleteStream(context.Background(), bus.StreamName(domain)) })
+		want := newEvent(t, ctx, domain, "from SQL")
+		_, err := db.ExecContext(ctx, `INSERT INTO outbox (id, type, source, subject, occurred_at, headers, payload) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			want.ID, want.Type, want.Source, want.Subject, want.Time,
+			`{"`+events.JSONPayloadHeader+`": "google.protobuf.StringValue", "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}`,
+			[]byte(`"from SQL"`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		relay := events.NewRelay("evtest", db, bus, slog.New(slog.DiscardHandler), nil)
+		if err := relay.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cons, err := bus.JS.OrderedConsumer(ctx, bus.StreamName(domain), jetstream.OrderedConsumerConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := events.FromMsg(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got.Data) != string(want.Data) || got.ID != want.ID {
+			t.Fatalf("published payload %q, want the protobuf %q", got.Data, want.Data)
+		}
+		if _, marked := got.Headers[events.JSONPayloadHeader]; marked || got.Headers["traceparent"] == "" {
+			t.Fatalf("published headers %v", got.Headers)
+		}
+	})
+}
+
+// TestRelayRefusesABadJSONPayload: a marked payload that is not its
+// message's JSON stays in the outbox and the relay says why.
+func TestRelayRefusesABadJSONPayload(t *testing.T) {
+	t.Parallel()
+	bus := openBus(t, events.Config{DataDir: t.TempDir()})
+	sqldbtest.Each(t, "evtest", []sqldb.Migrations{events.Migrations}, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		e := newEvent(t, ctx, newDomain(), "x")
+		_, err := db.ExecContext(ctx, `INSERT INTO outbox (id, type, source, subject, occurred_at, headers, payload) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			e.ID, e.Type, e.Source, e.Subject, e.Time, `{"`+events.JSONPayloadHeader+`": "google.protobuf.StringValue"}`, []byte(`{"no": 1}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		relay := events.NewRelay("evtest", db, bus, slog.New(slog.DiscardHandler), nil)
+		if err := relay.Flush(ctx); err == nil || !strings.Contains(err.Error(), "JSON payload") {
+			t.Fatalf("flush: %v", err)
+		}
+		if left := outboxIDs(t, db); len(left) != 1 {
+			t.Fatalf("outbox holds %d rows, want the bad one kept", len(left))
+		}
+	})
 }
