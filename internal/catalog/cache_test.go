@@ -31,7 +31,7 @@ func (ts *testService) setStock(sku string, available int64) {
 	if err != nil {
 		ts.t.Fatal(err)
 	}
-	if err := ts.handleStock(ctx, ev); err != nil {
+	if err := ts.handleStockBatch(ctx, []events.Event{ev}); err != nil {
 		ts.t.Fatal(err)
 	}
 }

@@ -912,13 +912,37 @@ type StockLevel struct {
 // the stock stream keeps only the latest event per subject, so a replay can
 // deliver an older stock.changed after a newer stock.out.
 func applyStock(ctx context.Context, tx *sql.Tx, l StockLevel) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO variant_stock (sku, available, low_threshold, observed_us) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (sku) DO UPDATE SET available = excluded.available, low_threshold = excluded.low_threshold,
+	return applyStocks(ctx, tx, []StockLevel{l})
+}
+
+// stockRowsPerStatement keeps one upsert's parameters (4 a row) well below
+// the limits of SQLite (32766) and PostgreSQL (65535).
+const stockRowsPerStatement = 1000
+
+// applyStocks is applyStock for many levels, a few multi-row upserts instead
+// of one statement each. The SKUs must be distinct: PostgreSQL refuses to
+// update a row twice in one statement.
+func applyStocks(ctx context.Context, tx *sql.Tx, levels []StockLevel) error {
+	for len(levels) > 0 {
+		chunk := levels[:min(len(levels), stockRowsPerStatement)]
+		levels = levels[len(chunk):]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO variant_stock (sku, available, low_threshold, observed_us) VALUES `)
+		args := make([]any, 0, 4*len(chunk))
+		for i, l := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			n := 4 * i
+			q.WriteString("($" + itoa(n+1) + ", $" + itoa(n+2) + ", $" + itoa(n+3) + ", $" + itoa(n+4) + ")")
+			args = append(args, l.SKU, l.Available, l.LowThreshold, l.At.UnixMicro())
+		}
+		q.WriteString(` ON CONFLICT (sku) DO UPDATE SET available = excluded.available, low_threshold = excluded.low_threshold,
 			observed_us = excluded.observed_us
-		WHERE variant_stock.observed_us <= excluded.observed_us`,
-		l.SKU, l.Available, l.LowThreshold, l.At.UnixMicro())
-	if err != nil {
-		return fmt.Errorf("apply stock of %s: %w", l.SKU, err)
+		WHERE variant_stock.observed_us <= excluded.observed_us`)
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("apply stock of %s..%s: %w", chunk[0].SKU, chunk[len(chunk)-1].SKU, err)
+		}
 	}
 	return nil
 }
