@@ -370,9 +370,9 @@ func benchReservations(ctx context.Context, o options) ([]result, error) {
 	}
 
 	fmt.Fprintf(o.out, "reservations: InventoryService.Reserve RPC (connect over h2c) to an in-process MallHive on PostgreSQL and external NATS, %d clients, one line of 1 unit per order\n", o.concurrency)
-	fmt.Fprintln(o.out, "  concurrent Reserves share a transaction (at most 2 at once), sent as two pipelined batches: INSERT their reservations")
-	fmt.Fprintln(o.out, "  ON CONFLICT DO NOTHING + SELECT their stock rows FOR UPDATE; then INSERT lines, INSERT ledger (a row per order and line),")
-	fmt.Fprintln(o.out, "  UPDATE stock once per SKU, INSERT outbox (stock.changed per SKU) + COMMIT; the relay publishes the events.")
+	fmt.Fprintln(o.out, "  concurrent Reserves share a transaction (at most 2 at once): when all fit, one statement (writable CTEs: lock rows,")
+	fmt.Fprintln(o.out, "  INSERT reservations, UPDATE stock, INSERT lines, ledger rows per order and line, stock.changed per SKU into the outbox);")
+	fmt.Fprintln(o.out, "  the relay publishes the events to NATS and the catalog applies them to its availability read model, all in this process.")
 	fmt.Fprintf(o.out, "  pgbench runs only the conditional UPDATE (autocommit, -M prepared) on a table of the same shape in a scratch database, %d clients\n", o.concurrency)
 	var rs []result
 	for _, c := range []struct {

@@ -2,12 +2,12 @@ package catalog
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/mallhive/mallhive/internal/platform/sqldb"
 )
 
 // productCache keeps recent answers of GET /api/v1/products/{id} in memory:
@@ -159,22 +159,31 @@ func (s *Store) productJSON(ctx context.Context, idOrSlug string) (*productEntry
 	return e, nil
 }
 
-// stockChanged drops the cached product that holds sku, once its new stock
-// level has committed. The holder is looked up after the commit, so a
-// variant moved to another product meanwhile is found where it is now.
-func (s *Store) stockChanged(ctx context.Context, sku string) {
-	if s.cache.ttl <= 0 {
+// stockChanged drops the cached products that hold skus, once their new
+// stock levels have committed: one query for a whole batch. The holders
+// are looked up after the commit, so a variant moved to another product
+// meanwhile is found where it is now.
+func (s *Store) stockChanged(ctx context.Context, skus ...string) {
+	if s.cache.ttl <= 0 || len(skus) == 0 {
 		return
 	}
-	var id, slug string
-	err := s.db.QueryRowContext(ctx, `SELECT p.id, p.slug FROM variants v JOIN products p ON p.id = v.product_id
-		WHERE v.sku = $1`, sku).Scan(&id, &slug)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		// No product sells it: none is cached with it.
-	case err != nil:
+	in, args := sqldb.Placeholders(skus)
+	rows, err := s.db.QueryContext(ctx, `SELECT p.id, p.slug FROM variants v JOIN products p ON p.id = v.product_id
+		WHERE v.sku IN (`+in+`)`, args...)
+	if err != nil {
 		s.cache.dropAll()
-	default:
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, slug string
+		if err := rows.Scan(&id, &slug); err != nil {
+			s.cache.dropAll()
+			return
+		}
 		s.cache.drop(id, slug)
+	}
+	if rows.Err() != nil {
+		s.cache.dropAll()
 	}
 }

@@ -45,9 +45,11 @@ func (s *Service) handleStockBatch(ctx context.Context, batch []events.Event) er
 	}
 	// After the commit, so a page read meanwhile is not cached with the old
 	// level. A failed batch is redelivered and drops them when it lands.
-	for _, l := range levels {
-		s.store.stockChanged(ctx, l.SKU)
+	skus := make([]string, len(levels))
+	for i, l := range levels {
+		skus[i] = l.SKU
 	}
+	s.store.stockChanged(ctx, skus...)
 	return nil
 }
 
