@@ -49,7 +49,7 @@ const (
 	// fill up instead of the first caller of each taking a slot alone
 	// (PostgreSQL's commit_delay, for the same reason). A batch on an
 	// idle store starts at once.
-	reserveGather = 200 * time.Microsecond
+	reserveGather = 500 * time.Microsecond
 	// reserveTxTimeout bounds one reservation transaction; callers wait
 	// on their own contexts.
 	reserveTxTimeout = 30 * time.Second
