@@ -174,16 +174,13 @@ func (s *inventoryStore) reserve(ctx context.Context, orderID string, lines []Re
 // cannot fail the others; a transaction that committed after all reads
 // back as existing reservations, as any retried Reserve does.
 func (s *inventoryStore) reserveBatch(ctx context.Context, calls []*reserveCall) {
-	outcomes := make([]reserveOutcome, len(calls))
 	if s.db.Dialect == sqldb.Postgres && s.reserveAtOnce(ctx, calls) == nil {
-		for i, c := range calls {
-			outcomes[i].res = Reservation{OrderID: c.orderID, Status: StatusReserved, ExpiresAt: c.expires, Lines: c.lines}
-		}
-		for i, c := range calls {
-			c.done <- outcomes[i]
+		for _, c := range calls {
+			c.done <- reserveOutcome{res: Reservation{OrderID: c.orderID, Status: StatusReserved, ExpiresAt: c.expires, Lines: c.lines}}
 		}
 		return
 	}
+	outcomes := make([]reserveOutcome, len(calls))
 	err := s.reserveTx(ctx, calls, outcomes)
 	if err != nil && len(calls) > 1 {
 		for _, c := range calls {
@@ -212,13 +209,13 @@ func (s *inventoryStore) reserveBatch(ctx context.Context, calls []*reserveCall)
 // new and every line fits; otherwise it fails and changes nothing. It is
 // reserveTx's work for the common case, in SQL: lock the stock rows in SKU
 // order (lk, evaluated once before the UPDATE touches a row; = ANY($15)
-// keeps both on the primary key's index), insert the
-// reservations (a plain INSERT: an order that already has one fails it),
-// add each SKU's units to reserved (the stock_no_oversell constraint fails
-// it when they do not fit), write lines and ledger rows, and the stock
-// events with changeEvents' rules, their payload as protojson that the
-// relay turns into protobuf. The last SELECT divides by zero when a SKU
-// has no stock row, so that too fails the whole statement.
+// keeps both on the primary key's index), insert the reservations (a plain
+// INSERT: an order that already has one fails it), add each SKU's units to
+// reserved (the stock_no_oversell constraint fails it when they do not
+// fit), write lines and ledger rows, and the stock events with
+// changeEvents' rules, their payload as protojson that the relay turns into
+// protobuf. The last SELECT divides by zero when a SKU has no stock row, so
+// that too fails the whole statement.
 const reserveAtOnceSQL = `
 WITH o AS (SELECT * FROM unnest($1::text[], $2::timestamp[], $3::timestamp[]) AS o (order_id, created_at, expires_at)),
 w AS (SELECT * FROM unnest($4::text[], $5::text[], $6::bigint[], $7::text[]) AS w (order_id, sku, qty, ledger_id)),
