@@ -208,25 +208,26 @@ func (s *inventoryStore) reserveBatch(ctx context.Context, calls []*reserveCall)
 // statement — one round trip, committed on its own — when every order is
 // new and every line fits; otherwise it fails and changes nothing. It is
 // reserveTx's work for the common case, in SQL: lock the stock rows in SKU
-// order (lk, evaluated once before the UPDATE touches a row; = ANY($15)
+// order (lk, evaluated once before the UPDATE touches a row; = ANY($14)
 // keeps both on the primary key's index), insert the reservations (a plain
 // INSERT: an order that already has one fails it), add each SKU's units to
 // reserved (the stock_no_oversell constraint fails it when they do not
-// fit), write lines and ledger rows, and the stock events with
-// changeEvents' rules, their payload as protojson that the relay turns into
+// fit; updated_at never goes back, see stampAt), write lines and ledger
+// rows, and the stock events with changeEvents' rules, their payload as protojson that the relay turns into
 // protobuf. The last SELECT divides by zero when a SKU has no stock row, so
 // that too fails the whole statement.
 const reserveAtOnceSQL = `
 WITH o AS (SELECT * FROM unnest($1::text[], $2::timestamp[], $3::timestamp[]) AS o (order_id, created_at, expires_at)),
 w AS (SELECT * FROM unnest($4::text[], $5::text[], $6::bigint[], $7::text[]) AS w (order_id, sku, qty, ledger_id)),
 t AS (SELECT sku, sum(qty) AS q FROM w GROUP BY sku),
-lk AS (SELECT sku FROM stock WHERE sku = ANY($15::text[]) ORDER BY sku FOR UPDATE),
+lk AS (SELECT sku FROM stock WHERE sku = ANY($14::text[]) ORDER BY sku FOR UPDATE),
 r AS (INSERT INTO reservations (order_id, status, created_at, expires_at, updated_at)
 	SELECT order_id, 'reserved', created_at, expires_at, created_at FROM o),
-u AS (UPDATE stock SET reserved = stock.reserved + t.q, updated_at = $8
-	FROM t WHERE stock.sku = ANY($15::text[]) AND stock.sku = t.sku AND (SELECT count(*) FROM lk) > 0
+u AS (UPDATE stock SET reserved = stock.reserved + t.q,
+		updated_at = CASE WHEN stock.updated_at > $8 THEN stock.updated_at ELSE $8 END
+	FROM t WHERE stock.sku = ANY($14::text[]) AND stock.sku = t.sku AND (SELECT count(*) FROM lk) > 0
 	RETURNING stock.sku, stock.product_id, stock.seller_id, stock.on_hand, stock.reserved, stock.low_threshold,
-		stock.on_hand - stock.reserved AS after, stock.on_hand - stock.reserved + t.q AS before),
+		stock.updated_at, stock.on_hand - stock.reserved AS after, stock.on_hand - stock.reserved + t.q AS before),
 l AS (INSERT INTO reservation_lines (order_id, sku, quantity) SELECT order_id, sku, qty FROM w),
 g AS (INSERT INTO stock_ledger (id, sku, delta_on_hand, delta_reserved, reason, actor, order_id, note, at)
 	SELECT w.ledger_id, w.sku, 0, w.qty, 'reserved', 'system', w.order_id, '', o.created_at FROM w JOIN o USING (order_id)),
@@ -234,8 +235,8 @@ e AS (INSERT INTO outbox (id, type, source, subject, occurred_at, headers, paylo
 	SELECT v.id, v.type, $9, u.sku, $8, $10, convert_to(json_build_object(
 		'sku', u.sku, 'product_id', u.product_id, 'seller_id', u.seller_id, 'on_hand', u.on_hand,
 		'reserved', u.reserved, 'available', u.after, 'low_threshold', u.low_threshold,
-		'reason', 'reserved', 'at', $11::text)::text, 'UTF8')
-	FROM u JOIN unnest($12::text[], $13::text[], $14::text[]) AS v (sku, type, id) ON v.sku = u.sku
+		'reason', 'reserved', 'at', to_char(u.updated_at, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))::text, 'UTF8')
+	FROM u JOIN unnest($11::text[], $12::text[], $13::text[]) AS v (sku, type, id) ON v.sku = u.sku
 	WHERE v.type = 'stock.changed'
 		OR (v.type = 'stock.low' AND u.low_threshold > 0 AND u.after <= u.low_threshold AND u.before > u.low_threshold)
 		OR (v.type = 'stock.out' AND u.after = 0 AND u.before > 0))
@@ -285,7 +286,7 @@ func (s *inventoryStore) reserveAtOnce(ctx context.Context, calls []*reserveCall
 		return err
 	}
 	_, err = s.db.ExecContext(ctx, reserveAtOnceSQL, orders, created, expires, lineOrders, skus, qtys, ledgerIDs,
-		latest, eventSource, string(headers), latest.Format(time.RFC3339Nano), evSKUs, evTypes, evIDs, distinct)
+		latest, eventSource, string(headers), evSKUs, evTypes, evIDs, distinct)
 	return err
 }
 
@@ -393,13 +394,13 @@ func (s *inventoryStore) decide(ctx context.Context, calls []*reserveCall, outco
 		update  strings.Builder // one UPDATE for every SKU: reserved + CASE sku WHEN … THEN … END
 		upArgs  = []any{latest}
 	)
-	update.WriteString(`UPDATE stock SET updated_at = $1, reserved = reserved + CASE sku`)
+	update.WriteString(`UPDATE stock SET updated_at = ` + stampAt("$1") + `, reserved = reserved + CASE sku`)
 	skus := slices.Sorted(maps.Keys(held))
 	for _, sku := range skus {
 		before := levels[sku]
 		after := before
 		after.Reserved += held[sku]
-		after.UpdatedAt = latest
+		after.UpdatedAt = laterOf(before.UpdatedAt, latest)
 		changes = append(changes, change{before: before, after: after, reason: ReasonReserved, actor: actorSystem, at: latest})
 		upArgs = append(upArgs, sku, held[sku])
 		fmt.Fprintf(&update, " WHEN $%d THEN CAST($%d AS BIGINT)", len(upArgs)-1, len(upArgs))

@@ -292,3 +292,66 @@ func TestReserveAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestStockTimesNeverGoBack: a change whose clock reads earlier than the
+// SKU's last change (a transaction that committed after a later-stamped
+// one) still moves updated_at and the event's time forward, on every path
+// that writes stock, so readers keeping the newest level never drop it.
+func TestStockTimesNeverGoBack(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, db *sqldb.DB) {
+		h := newHarness(t, db, nil, "")
+		ctx := context.Background()
+		inv := h.svc.inventory
+		store := inv.store
+		h.stock(sellerA, "T-1", 100)
+		h.stock(sellerA, "T-2", 100)
+		latest := h.level("T-1").UpdatedAt
+		earlier := latest.Add(-time.Hour)
+		lastEventAt := func(sku string) time.Time {
+			var headers string
+			var payload []byte
+			if err := db.QueryRow(`SELECT headers, payload FROM outbox WHERE subject = $1 ORDER BY id DESC LIMIT 1`, sku).Scan(&headers, &payload); err != nil {
+				t.Fatal(err)
+			}
+			return outboxStockEvent(t, headers, payload).GetAt().AsTime()
+		}
+		check := func(step string, sku string) {
+			t.Helper()
+			if got := h.level(sku).UpdatedAt; !got.Equal(latest) {
+				t.Fatalf("%s: updated_at %s, want it kept at %s", step, got, latest)
+			}
+			if got := lastEventAt(sku); !got.Equal(latest) {
+				t.Fatalf("%s: event at %s, want %s", step, got, latest)
+			}
+		}
+		if _, err := inv.reserveAt(ctx, "early-1", []ReserveLine{{"T-1", 1}}, 0, earlier); err != nil {
+			t.Fatal(err)
+		}
+		check("reserve", "T-1")
+		// A batch with a refused call takes the two-flight path on both engines.
+		call := func(order string, l ReserveLine) *reserveCall {
+			return &reserveCall{ctx: ctx, orderID: order, lines: []ReserveLine{l}, now: earlier, expires: earlier.Add(time.Hour * 2),
+				done: make(chan reserveOutcome, 1)}
+		}
+		calls := []*reserveCall{call("early-2", ReserveLine{"T-1", 1}), call("too-many", ReserveLine{"T-2", 1000})}
+		store.reserveBatch(ctx, calls)
+		if o := <-calls[0].done; o.err != nil {
+			t.Fatal(o.err)
+		}
+		check("reserve in a shared transaction", "T-1")
+		if _, err := store.adjust(ctx, sellerA.id, "T-1", 5, "delivery", earlier); err != nil {
+			t.Fatal(err)
+		}
+		check("adjust", "T-1")
+		if _, err := store.set(ctx, sellerA.id, "T-1", 200, nil, earlier); err != nil {
+			t.Fatal(err)
+		}
+		check("set", "T-1")
+		if _, err := store.release(ctx, "early-1", "cancelled", earlier); err != nil {
+			t.Fatal(err)
+		}
+		check("release", "T-1")
+		checkLedger(t, db, "T-1")
+	})
+}

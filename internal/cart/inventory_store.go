@@ -63,6 +63,23 @@ func scanLevel(row scanner) (Level, error) {
 	return l, err
 }
 
+// stampAt is the updated_at a stock UPDATE writes for a change at param:
+// never earlier than the row's. Transactions can commit in another order
+// than their clocks read (a batch waits for the one before it), and the
+// stock events carry updated_at, which readers such as the catalog use to
+// keep the newest level; so a SKU's times must never go back.
+func stampAt(param string) string {
+	return "CASE WHEN updated_at > " + param + " THEN updated_at ELSE " + param + " END"
+}
+
+// laterOf is stampAt in Go, for rows already read under lock.
+func laterOf(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 // level reads one SKU's stock; lock takes the row lock on PostgreSQL
 // (SQLite transactions already hold the database's write lock).
 func (s *inventoryStore) level(ctx context.Context, q querier, sku string, lock bool) (Level, bool, error) {
@@ -193,7 +210,7 @@ func (s *inventoryStore) set(ctx context.Context, sellerID, sku string, onHand i
 			return errs.E(errs.Conflict, "on_hand cannot go below the %d units reserved for open orders", before.Reserved)
 		}
 		after = before
-		after.OnHand, after.UpdatedAt = onHand, now
+		after.OnHand, after.UpdatedAt = onHand, laterOf(before.UpdatedAt, now)
 		if low != nil {
 			after.LowThreshold = *low
 		}
@@ -202,7 +219,7 @@ func (s *inventoryStore) set(ctx context.Context, sellerID, sku string, onHand i
 			return nil // nothing changed: no ledger row, no event
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE stock SET on_hand = $1, low_threshold = $2, updated_at = $3 WHERE sku = $4`,
-			after.OnHand, after.LowThreshold, now, sku); err != nil {
+			after.OnHand, after.LowThreshold, after.UpdatedAt, sku); err != nil {
 			return stockWriteError(sku, err)
 		}
 		return s.record(ctx, tx, change{before: before, after: after, reason: ReasonAdjusted, actor: sellerID, note: "stock set", at: now})
@@ -216,7 +233,7 @@ func (s *inventoryStore) adjust(ctx context.Context, sellerID, sku string, delta
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		after, err = scanLevel(tx.QueryRowContext(ctx,
-			`UPDATE stock SET on_hand = on_hand + $1, updated_at = $2
+			`UPDATE stock SET on_hand = on_hand + $1, updated_at = `+stampAt("$2")+`
 			 WHERE sku = $3 AND seller_id = $4 AND on_hand + $1 >= reserved AND on_hand + $1 <= $5
 			 RETURNING `+levelCols, delta, now, sku, sellerID, MaxOnHand))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -339,7 +356,7 @@ func (s *inventoryStore) settle(ctx context.Context, tx *sql.Tx, orderID, reason
 	changes := make([]change, len(lines))
 	for i, l := range lines {
 		after, err := scanLevel(tx.QueryRowContext(ctx,
-			`UPDATE stock SET on_hand = on_hand - $1, reserved = reserved - $2, updated_at = $3 WHERE sku = $4 RETURNING `+levelCols,
+			`UPDATE stock SET on_hand = on_hand - $1, reserved = reserved - $2, updated_at = `+stampAt("$3")+` WHERE sku = $4 RETURNING `+levelCols,
 			sold*l.Quantity, l.Quantity, now, l.SKU))
 		if err != nil {
 			return stockWriteError(l.SKU, err)
@@ -582,7 +599,7 @@ func changeEvents(ctx context.Context, cs ...change) ([]events.Event, error) {
 			Available:    c.after.Available(),
 			LowThreshold: c.after.LowThreshold,
 			Reason:       c.reason,
-			At:           timestamppb.New(c.at),
+			At:           timestamppb.New(c.after.UpdatedAt),
 		}
 		for _, typ := range types {
 			ev, err := events.New(ctx, eventSource, typ, c.after.SKU, msg)
