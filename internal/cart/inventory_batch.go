@@ -315,7 +315,7 @@ func (s *inventoryStore) reserveTx(ctx context.Context, calls []*reserveCall, ou
 	return inFlights(ctx, s.db, func(tx sender) (*flight, error) {
 		var f flight
 		inserted := make(map[string]bool, len(calls))
-		q, args := multiInsert(`INSERT INTO reservations (order_id, status, created_at, expires_at, updated_at)`, orders)
+		q, args := sqldb.MultiInsert(`INSERT INTO reservations (order_id, status, created_at, expires_at, updated_at)`, orders)
 		f.query(func(row scanner) error {
 			var id string
 			err := row.Scan(&id)
@@ -385,9 +385,9 @@ func (s *inventoryStore) decide(ctx context.Context, calls []*reserveCall, outco
 	if len(lineRows) == 0 {
 		return last, nil
 	}
-	q, args := multiInsert(`INSERT INTO reservation_lines (order_id, sku, quantity)`, lineRows)
+	q, args := sqldb.MultiInsert(`INSERT INTO reservation_lines (order_id, sku, quantity)`, lineRows)
 	last.exec(q, args...)
-	q, args = multiInsert(ledgerInsert, ledger)
+	q, args = sqldb.MultiInsert(ledgerInsert, ledger)
 	last.exec(q, args...)
 	var (
 		changes []change
@@ -419,7 +419,7 @@ func (s *inventoryStore) decide(ctx context.Context, calls []*reserveCall, outco
 		return nil, err
 	}
 	if len(evs) > 0 {
-		q, args := outboxInsert(evs)
+		q, args := events.OutboxInsert(evs)
 		last.exec(q, args...)
 	}
 	return last, nil

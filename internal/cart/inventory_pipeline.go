@@ -29,21 +29,15 @@ type flight struct {
 type flightStmt struct {
 	query string
 	args  []any
-	// row reads the statement's single row (its Scan returns an error
-	// matching sql.ErrNoRows when there is none); nil runs it as an exec.
-	// An error it returns ends the flight: the rest of the statements are
-	// not run (SQLite) or their results are discarded (PostgreSQL).
-	row func(scanner) error
-	// each, when set, reads every row the statement returns, in turn.
+	// each reads every row the statement returns, in turn; nil runs it as
+	// an exec. An error it returns ends the flight: the rest of the
+	// statements are not run (SQLite) or their results are discarded
+	// (PostgreSQL).
 	each func(scanner) error
 }
 
 func (f *flight) exec(query string, args ...any) {
 	f.stmts = append(f.stmts, flightStmt{query: query, args: args})
-}
-
-func (f *flight) queryRow(row func(scanner) error, query string, args ...any) {
-	f.stmts = append(f.stmts, flightStmt{query: query, args: args, row: row})
 }
 
 func (f *flight) query(each func(scanner) error, query string, args ...any) {
@@ -103,8 +97,6 @@ func (s txSender) send(ctx context.Context, f *flight) error {
 	for _, st := range f.stmts {
 		var err error
 		switch {
-		case st.row != nil:
-			err = st.row(s.tx.QueryRowContext(ctx, st.query, st.args...))
 		case st.each != nil:
 			err = eachRow(s.tx.QueryContext(ctx, st.query, st.args...))(st.each)
 		default:
@@ -149,8 +141,6 @@ func (p *pipeSender) send(ctx context.Context, f *flight) error {
 	for _, st := range f.stmts {
 		q := b.Queue(st.query, st.args...)
 		switch {
-		case st.row != nil:
-			q.QueryRow(func(row pgx.Row) error { return st.row(row) })
 		case st.each != nil:
 			q.Query(func(rows pgx.Rows) error {
 				for rows.Next() {

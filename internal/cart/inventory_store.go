@@ -8,10 +8,8 @@ package cart
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -262,30 +260,6 @@ func (s *inventoryStore) adjust(ctx context.Context, sellerID, sku string, delta
 		return s.record(ctx, tx, change{before: before, after: after, reason: reason, actor: sellerID, note: note, at: now})
 	})
 	return after, err
-}
-
-// multiInsert completes an INSERT head ("INSERT INTO t (a, b)") with one
-// VALUES tuple per row: one statement, whatever the number of rows.
-func multiInsert(head string, rows [][]any) (string, []any) {
-	var b strings.Builder
-	b.WriteString(head)
-	b.WriteString(" VALUES ")
-	var args []any
-	for i, row := range rows {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('(')
-		for j, v := range row {
-			if j > 0 {
-				b.WriteString(", ")
-			}
-			args = append(args, v)
-			b.WriteString("$" + strconv.Itoa(len(args)))
-		}
-		b.WriteByte(')')
-	}
-	return b.String(), args
 }
 
 func (s *inventoryStore) reservation(ctx context.Context, q querier, orderID string) (Reservation, bool, error) {
@@ -552,7 +526,7 @@ func writeLedger(ctx context.Context, tx *sql.Tx, rows ...ledgerRow) error {
 	if len(values) == 0 {
 		return nil
 	}
-	q, args := multiInsert(ledgerInsert, values)
+	q, args := sqldb.MultiInsert(ledgerInsert, values)
 	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 		return fmt.Errorf("write ledger: %w", err)
 	}
@@ -610,15 +584,4 @@ func changeEvents(ctx context.Context, cs ...change) ([]events.Event, error) {
 		}
 	}
 	return evs, nil
-}
-
-// outboxInsert is events.Enqueue as one statement that can ride in a
-// flight: the same outbox rows, all in one INSERT.
-func outboxInsert(evs []events.Event) (string, []any) {
-	rows := make([][]any, len(evs))
-	for i, e := range evs {
-		hdr, _ := json.Marshal(e.Headers) // a map of strings always encodes
-		rows[i] = []any{e.ID, e.Type, e.Source, e.Subject, e.Time.UTC(), string(hdr), e.Data}
-	}
-	return multiInsert(`INSERT INTO outbox (id, type, source, subject, occurred_at, headers, payload)`, rows)
 }

@@ -431,7 +431,7 @@ func TestListing(t *testing.T) {
 		byID[p.ID] = sp
 		if sp.stock >= 0 {
 			level := StockLevel{SKU: p.Variants[0].SKU, Available: sp.stock, LowThreshold: 2, At: time.Now()}
-			if err := ts.db.InTx(ctx, func(tx *sql.Tx) error { return applyStock(ctx, tx, level) }); err != nil {
+			if err := ts.db.InTx(ctx, func(tx *sql.Tx) error { return applyStocks(ctx, tx, []StockLevel{level}) }); err != nil {
 				t.Fatal(err)
 			}
 		}

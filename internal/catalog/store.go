@@ -908,20 +908,15 @@ type StockLevel struct {
 	At           time.Time
 }
 
-// applyStock records a stock level unless a newer one is already known:
-// the stock stream keeps only the latest event per subject, so a replay can
-// deliver an older stock.changed after a newer stock.out.
-func applyStock(ctx context.Context, tx *sql.Tx, l StockLevel) error {
-	return applyStocks(ctx, tx, []StockLevel{l})
-}
-
 // stockRowsPerStatement keeps one upsert's parameters (4 a row) well below
 // the limits of SQLite (32766) and PostgreSQL (65535).
 const stockRowsPerStatement = 1000
 
-// applyStocks is applyStock for many levels, a few multi-row upserts instead
-// of one statement each. The SKUs must be distinct: PostgreSQL refuses to
-// update a row twice in one statement.
+// applyStocks records stock levels, each unless a newer one is already
+// known: the stock stream keeps only the latest event per subject, so a
+// replay can deliver an older stock.changed after a newer stock.out. A few
+// multi-row upserts, not one statement per level. The SKUs must be
+// distinct: PostgreSQL refuses to update a row twice in one statement.
 func applyStocks(ctx context.Context, tx *sql.Tx, levels []StockLevel) error {
 	for len(levels) > 0 {
 		chunk := levels[:min(len(levels), stockRowsPerStatement)]

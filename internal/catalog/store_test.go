@@ -221,7 +221,7 @@ func TestStore(t *testing.T) {
 			t0 := time.Now()
 			apply := func(l StockLevel) {
 				t.Helper()
-				if err := db.InTx(ctx, func(tx *sql.Tx) error { return applyStock(ctx, tx, l) }); err != nil {
+				if err := db.InTx(ctx, func(tx *sql.Tx) error { return applyStocks(ctx, tx, []StockLevel{l}) }); err != nil {
 					t.Fatal(err)
 				}
 			}

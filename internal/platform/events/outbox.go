@@ -17,18 +17,25 @@ import (
 // Enqueue writes events to the outbox inside the caller's transaction, so
 // they are published if and only if the state change commits.
 func Enqueue(ctx context.Context, tx *sql.Tx, evs ...Event) error {
-	for _, e := range evs {
-		hdr, err := json.Marshal(e.Headers)
-		if err != nil {
-			return fmt.Errorf("enqueue %s: %w", e.Type, err)
-		}
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO outbox (id, type, source, subject, occurred_at, headers, payload) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			e.ID, e.Type, e.Source, e.Subject, e.Time.UTC(), string(hdr), e.Data); err != nil {
-			return fmt.Errorf("enqueue %s: %w", e.Type, err)
-		}
+	if len(evs) == 0 {
+		return nil
+	}
+	q, args := OutboxInsert(evs)
+	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("enqueue %s: %w", evs[0].Type, err)
 	}
 	return nil
+}
+
+// OutboxInsert is Enqueue's statement, all events in one INSERT, for
+// callers that send it themselves (in a pipelined batch, say).
+func OutboxInsert(evs []Event) (string, []any) {
+	rows := make([][]any, len(evs))
+	for i, e := range evs {
+		hdr, _ := json.Marshal(e.Headers) // a map of strings always encodes
+		rows[i] = []any{e.ID, e.Type, e.Source, e.Subject, e.Time.UTC(), string(hdr), e.Data}
+	}
+	return sqldb.MultiInsert(`INSERT INTO outbox (id, type, source, subject, occurred_at, headers, payload)`, rows)
 }
 
 // Relay publishes a service's outbox to JetStream in creation order and

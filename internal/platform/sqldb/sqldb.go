@@ -271,3 +271,27 @@ func Placeholders(vals []string) (string, []any) {
 	}
 	return b.String(), args
 }
+
+// MultiInsert completes an INSERT head ("INSERT INTO t (a, b)") with one
+// VALUES tuple per row: one statement, whatever the number of rows.
+func MultiInsert(head string, rows [][]any) (string, []any) {
+	var b strings.Builder
+	b.WriteString(head)
+	b.WriteString(" VALUES ")
+	var args []any
+	for i, row := range rows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for j, v := range row {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			args = append(args, v)
+			b.WriteString("$" + strconv.Itoa(len(args)))
+		}
+		b.WriteByte(')')
+	}
+	return b.String(), args
+}

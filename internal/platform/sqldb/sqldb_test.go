@@ -106,3 +106,10 @@ func TestPlaceholders(t *testing.T) {
 		t.Fatalf("%q %v", q, args)
 	}
 }
+
+func TestMultiInsert(t *testing.T) {
+	q, args := sqldb.MultiInsert("INSERT INTO t (a, b)", [][]any{{1, "x"}, {2, "y"}})
+	if q != "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)" || len(args) != 4 || args[3] != "y" {
+		t.Fatalf("%q %v", q, args)
+	}
+}
