@@ -39,11 +39,12 @@ func runAuth(ctx context.Context, o options) ([]result, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	base, stop, err := inProcess(ctx, "--services=auth,gateway", "--data-dir="+dir+"/inproc")
+	proc, stop, err := inProcess(ctx, "--services=auth,gateway", "--data-dir="+dir+"/inproc")
 	if err != nil {
 		return nil, err
 	}
 	defer stop()
+	base := proc.URL
 	cl := newClient(o.concurrency)
 	cred := map[string]any{"email": "bench@example.com", "password": "a long bench passphrase", "name": "Bench"}
 	if err := call(cl, "POST", base+"/api/v1/auth/register", "", cred, http.StatusCreated, nil); err != nil {

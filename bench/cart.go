@@ -33,6 +33,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/mallhive/mallhive/internal/cart"
 	cartv1 "github.com/mallhive/mallhive/internal/gen/mallhive/cart/v1"
 	"github.com/mallhive/mallhive/internal/gen/mallhive/cart/v1/cartv1connect"
 	"github.com/mallhive/mallhive/internal/platform/httpx"
@@ -363,6 +364,15 @@ func benchReservations(ctx context.Context, o options) ([]result, error) {
 			return err
 		}
 	}
+	// The same calls without the RPC: Inventory.Reserve in the process,
+	// as the RPC handler calls it, while the relay and consumers run.
+	inventory := sh.proc.Service("cart").(*cart.Service).Inventory()
+	reserveInProcess := func(pick func() string) func() error {
+		return func() error {
+			_, err := inventory.Reserve(ctx, fmt.Sprintf("bench-%d", orders.Add(1)), []cart.ReserveLine{{SKU: pick(), Quantity: 1}}, 0)
+			return err
+		}
+	}
 	hot := func() string { return hotSKU }
 	uniform := func() string { return uniformSKU(mrand.IntN(uniformProducts), 1+mrand.IntN(uniformVariants)) }
 	if _, _, err := load(ctx, o.concurrency, o.duration/4, reserve(uniform)); err != nil { // warm up
@@ -373,6 +383,7 @@ func benchReservations(ctx context.Context, o options) ([]result, error) {
 	fmt.Fprintln(o.out, "  concurrent Reserves share a transaction (at most 2 at once): when all fit, one statement (writable CTEs: lock rows,")
 	fmt.Fprintln(o.out, "  INSERT reservations, UPDATE stock, INSERT lines, ledger rows per order and line, stock.changed per SKU into the outbox);")
 	fmt.Fprintln(o.out, "  the relay publishes the events to NATS and the catalog applies them to its availability read model, all in this process.")
+	fmt.Fprintln(o.out, "  Each is then measured again calling Inventory.Reserve in the process (no RPC; relay and consumers still run), reported only.")
 	fmt.Fprintf(o.out, "  pgbench runs only the conditional UPDATE (autocommit, -M prepared) on a table of the same shape in a scratch database, %d clients\n", o.concurrency)
 	var rs []result
 	for _, c := range []struct {
@@ -392,6 +403,13 @@ func benchReservations(ctx context.Context, o options) ([]result, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := drainOutbox(ctx, o, appURL); err != nil {
+			return nil, err
+		}
+		direct, directLat, err := load(ctx, o.concurrency, o.duration, reserveInProcess(c.pick))
+		if err != nil {
+			return nil, err
+		}
 		// pgbench starts once the relay has published the run's events,
 		// so their publishing does not slow the baseline down.
 		if err := drainOutbox(ctx, o, appURL); err != nil {
@@ -401,8 +419,11 @@ func benchReservations(ctx context.Context, o options) ([]result, error) {
 		if err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(o.out, "  %s: Reserve p50 %s p99 %s\n", c.name, percentile(lat, 50), percentile(lat, 99))
-		rs = append(rs, result{name: "reservations, " + c.name, value: rate, unit: "/s", baseline: tps, baseName: "pgbench UPDATE", minRatio: 0.7})
+		fmt.Fprintf(o.out, "  %s: Reserve RPC p50 %s p99 %s; in-process p50 %s p99 %s\n", c.name,
+			percentile(lat, 50), percentile(lat, 99), percentile(directLat, 50), percentile(directLat, 99))
+		rs = append(rs,
+			result{name: "reservations, " + c.name, value: rate, unit: "/s", baseline: tps, baseName: "pgbench UPDATE", minRatio: 0.7},
+			result{name: "  the same in-process, no RPC", value: direct, unit: "/s", baseline: tps, baseName: "pgbench UPDATE"})
 	}
 	if err := checkScratch(ctx, scratchURL); err != nil {
 		return nil, err

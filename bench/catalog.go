@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mallhive/mallhive/internal/app"
 	"github.com/mallhive/mallhive/internal/auth"
 	"github.com/mallhive/mallhive/internal/platform/sqldb"
 	"github.com/mallhive/mallhive/internal/platform/svc"
@@ -135,6 +136,7 @@ func measureProductPage(ctx context.Context, o options, name string, minRatio fl
 // category made by an admin and a seller signed in, ready for products.
 type shop struct {
 	base     string
+	proc     *app.Process
 	cl       *http.Client
 	seller   string // the seller's access token
 	category string
@@ -161,11 +163,11 @@ func openShop(ctx context.Context, o options, dir, databaseURL string, args ...s
 	if databaseURL != "" {
 		flags = append(flags, "--database-url="+databaseURL)
 	}
-	base, stop, err := inProcess(ctx, append(flags, args...)...)
+	proc, stop, err := inProcess(ctx, append(flags, args...)...)
 	if err != nil {
 		return nil, err
 	}
-	sh := &shop{base: base, cl: newClient(o.concurrency), stop: stop}
+	sh := &shop{base: proc.URL, proc: proc, cl: newClient(o.concurrency), stop: stop}
 	if err := sh.setUp(); err != nil {
 		stop()
 		return nil, err

@@ -29,27 +29,27 @@ import (
 // `mallhive serve` does (JSON access log at info, here thrown away; spans
 // exported only when OTEL_EXPORTER_OTLP_ENDPOINT is set), so measurements
 // pay for the whole edge.
-func inProcess(ctx context.Context, args ...string) (base string, stop func(), err error) {
+func inProcess(ctx context.Context, args ...string) (p *app.Process, stop func(), err error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var cfg app.Config
 	cfg.RegisterFlags(fs)
 	if err := config.Parse(fs, append([]string{"--http-addr=127.0.0.1:0", "--seed=false", "--gateway.rate-limit=0"}, args...), func(string) string { return "" }); err != nil {
-		return "", nil, err
+		return nil, nil, err
 	}
 	log := telemetry.NewLogger(io.Discard, slog.LevelInfo)
 	shutdownTracing, err := telemetry.SetupTracing(ctx, "mallhive", app.Version)
 	if err != nil {
-		return "", nil, err
+		return nil, nil, err
 	}
-	p, err := app.Start(ctx, &cfg, log, func(string) string { return "" })
+	p, err = app.Start(ctx, &cfg, log, func(string) string { return "" })
 	if err != nil {
 		_ = shutdownTracing(ctx)
-		return "", nil, err
+		return nil, nil, err
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { _ = p.Serve(sctx, func(string) string { return "" }, io.Discard); close(done) }()
-	return p.URL, func() { cancel(); <-done; _ = shutdownTracing(context.WithoutCancel(ctx)) }, nil
+	return p, func() { cancel(); <-done; _ = shutdownTracing(context.WithoutCancel(ctx)) }, nil
 }
 
 // load runs fn from c goroutines for d and returns completed calls per

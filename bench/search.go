@@ -162,13 +162,13 @@ func searchInProcess(ctx context.Context, o options, indexDir string, first bool
 func searchOverHTTP(ctx context.Context, o options, dir, indexDir string) (rate float64, lat, loaded []time.Duration, how string, err error) {
 	var base string
 	if slices.Contains(app.AllServices, "search") {
-		var stop func()
-		base, stop, err = inProcess(ctx, "--services=auth,search,gateway", "--data-dir="+filepath.Join(dir, "proc"),
+		proc, stop, err := inProcess(ctx, "--services=auth,search,gateway", "--data-dir="+filepath.Join(dir, "proc"),
 			"--search.index-dir="+indexDir)
 		if err != nil {
 			return 0, nil, nil, "", err
 		}
 		defer stop()
+		base = proc.URL
 		how = "an in-process MallHive (services auth,search,gateway)"
 	} else {
 		env := &svc.Env{Log: slog.New(slog.DiscardHandler), DataDir: filepath.Join(dir, "proc")}

@@ -222,6 +222,10 @@ func (p *Process) Addr() net.Addr { return p.ln.Addr() }
 // Services lists the services this process runs.
 func (p *Process) Services() []string { return p.names }
 
+// Service returns the running service called name, nil if this process
+// does not run it (benchmarks reach a service's own API through it).
+func (p *Process) Service(name string) svc.Service { return p.services[name] }
+
 // Serve runs the services' background work and serves HTTP until ctx ends,
 // then drains: stop accepting, finish in-flight requests, stop background
 // work (relays flush their outboxes), close services and the bus. On the

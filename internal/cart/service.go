@@ -115,6 +115,10 @@ type Service struct {
 
 var _ svc.Service = (*Service)(nil)
 
+// Inventory is the service's inventory, for callers in the same process
+// that measure it without the RPC (bench).
+func (s *Service) Inventory() *Inventory { return s.inventory }
+
 // New opens the service's database, migrates it and wires the stores: the
 // cart store is Redis when env.Redis is set, SQL otherwise.
 func New(ctx context.Context, env *svc.Env, cfg Config) (*Service, error) {
