@@ -36,8 +36,11 @@ func ClientIPs(trusted []netip.Prefix) func(http.Handler) http.Handler {
 				host = r.RemoteAddr
 			}
 			ip := host
-			if peer, err := netip.ParseAddr(host); err == nil && isTrusted(peer) {
-				hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+			// A peer that forwards no one (a service calling another) has
+			// no hops to walk.
+			xff := r.Header.Values("X-Forwarded-For")
+			if peer, err := netip.ParseAddr(host); len(xff) > 0 && err == nil && isTrusted(peer) {
+				hops := strings.Split(strings.Join(xff, ","), ",")
 				for i := len(hops) - 1; i >= 0; i-- {
 					a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
 					if err != nil {

@@ -116,6 +116,7 @@ func TestClientIP(t *testing.T) {
 	cases := []struct{ name, remote, xff, want string }{
 		{"direct", "203.0.113.5:1234", "", "203.0.113.5"},
 		{"untrusted peer cannot spoof", "203.0.113.5:1234", "1.2.3.4", "203.0.113.5"},
+		{"trusted peer forwarding no one", "127.0.0.1:1", "", "127.0.0.1"},
 		{"via trusted proxy", "127.0.0.1:1", "198.51.100.7", "198.51.100.7"},
 		{"chain of trusted proxies", "127.0.0.1:1", "198.51.100.7, 10.1.1.1", "198.51.100.7"},
 		{"spoofed left entry ignored", "127.0.0.1:1", "1.1.1.1, 198.51.100.7", "198.51.100.7"},

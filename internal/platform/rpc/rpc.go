@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/mallhive/mallhive/internal/platform/authn"
 	"github.com/mallhive/mallhive/internal/platform/errs"
+	"github.com/mallhive/mallhive/internal/platform/telemetry"
 )
 
 var codes = map[errs.Code]connect.Code{
@@ -85,6 +87,22 @@ func FromConnect(err error) error {
 type Metrics struct {
 	calls    *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// byCall holds each label set's counter and histogram, by callKey, so a
+	// call finds them with one map read instead of hashing its labels into
+	// both vectors. Procedures are the generated ones and codes connect's,
+	// so the sets are few.
+	byCall sync.Map
+}
+
+type callKey struct {
+	procedure string
+	client    bool
+	code      string
+}
+
+type callMetrics struct {
+	calls    prometheus.Counter
+	duration prometheus.Observer
 }
 
 // NewMetrics registers the RPC metrics with reg (nil: unregistered).
@@ -107,21 +125,35 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 func (m *Metrics) interceptor() connect.UnaryInterceptorFunc {
 	return func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			side := "server"
-			if req.Spec().IsClient {
-				side = "client"
-			}
 			start := time.Now()
 			resp, err := next(ctx, req)
 			code := "ok"
 			if err != nil {
 				code = connect.CodeOf(err).String()
 			}
-			m.calls.WithLabelValues(req.Spec().Procedure, side, code).Inc()
-			m.duration.WithLabelValues(req.Spec().Procedure, side).Observe(time.Since(start).Seconds())
+			cm := m.of(callKey{req.Spec().Procedure, req.Spec().IsClient, code})
+			cm.calls.Inc()
+			cm.duration.Observe(time.Since(start).Seconds())
 			return resp, err
 		}
 	}
+}
+
+// of returns the metrics of one label set.
+func (m *Metrics) of(k callKey) callMetrics {
+	if v, ok := m.byCall.Load(k); ok {
+		return v.(callMetrics)
+	}
+	side := "server"
+	if k.client {
+		side = "client"
+	}
+	cm := callMetrics{
+		calls:    m.calls.WithLabelValues(k.procedure, side, k.code),
+		duration: m.duration.WithLabelValues(k.procedure, side),
+	}
+	m.byCall.Store(k, cm)
+	return cm
 }
 
 // errorMapping converts domain errors at the edge of a handler, so service
@@ -168,6 +200,34 @@ func authentication(v *authn.Verifier) connect.UnaryInterceptorFunc {
 	}
 }
 
+// tracing is otelconnect's interceptor, except for a call whose trace is
+// not recorded (telemetry.Unrecorded): its span would record nothing, yet
+// costs microseconds and allocations per call. Such a call still passes its
+// trace on. A client puts the trace context in the request headers, as
+// otelconnect does (the called span's parent is then the caller's span, not
+// a client span that exists nowhere); a handler runs in the span that the
+// HTTP middleware started from those headers.
+type tracing struct{ *otelconnect.Interceptor }
+
+func newTracing(opts ...otelconnect.Option) tracing {
+	// NewInterceptor fails only on metric options; metrics are off.
+	i, _ := otelconnect.NewInterceptor(append(opts, otelconnect.WithoutMetrics())...)
+	return tracing{i}
+}
+
+func (t tracing) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	full := t.Interceptor.WrapUnary(next)
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if !telemetry.Unrecorded(ctx) {
+			return full(ctx, req)
+		}
+		if req.Spec().IsClient {
+			telemetry.InjectTrace(ctx, req.Header())
+		}
+		return next(ctx, req)
+	}
+}
+
 // HandlerOptions are the options every connect handler is built with. m
 // may be nil in tests (metrics unregistered), v nil where no caller is
 // authenticated.
@@ -175,9 +235,8 @@ func HandlerOptions(m *Metrics, v *authn.Verifier, log *slog.Logger) []connect.H
 	if m == nil {
 		m = NewMetrics(nil)
 	}
-	otel, _ := otelconnect.NewInterceptor(otelconnect.WithoutMetrics(), otelconnect.WithTrustRemote())
 	return []connect.HandlerOption{
-		connect.WithInterceptors(otel, m.interceptor(), errorMapping(log), authentication(v)),
+		connect.WithInterceptors(newTracing(otelconnect.WithTrustRemote()), m.interceptor(), errorMapping(log), authentication(v)),
 		connect.WithReadMaxBytes(4 << 20),
 		// Setting up gzip costs more than it saves on the small answers
 		// most RPCs give.
@@ -191,10 +250,9 @@ func ClientOptions(m *Metrics) []connect.ClientOption {
 	if m == nil {
 		m = NewMetrics(nil)
 	}
-	otel, _ := otelconnect.NewInterceptor(otelconnect.WithoutMetrics())
 	return []connect.ClientOption{
 		// Errors become domain errors outermost, after metrics saw the code.
-		connect.WithInterceptors(errorMapping(nil), otel, m.interceptor()),
+		connect.WithInterceptors(errorMapping(nil), newTracing(), m.interceptor()),
 		connect.WithReadMaxBytes(16 << 20),
 	}
 }

@@ -77,11 +77,51 @@ func SetupTracing(ctx context.Context, serviceName, version string) (func(contex
 }
 
 // localProvider is the tracer provider when nothing exports spans. Its
-// type tells Middleware that a request records a span only when its caller
-// sampled the trace.
+// type tells Middleware and Unrecorded that a span records only when its
+// trace was sampled.
 type localProvider struct {
 	*sdktrace.TracerProvider
 	server trace.Tracer // what otelhttp would use, made once
+}
+
+// Unrecorded reports whether ctx carries a trace that no span started from
+// it would record: nothing exports spans (see SetupTracing) and the trace
+// was not sampled. Instrumentation may then skip its own span, which would
+// cost time and allocations for nothing, and only pass the trace on. A
+// context without a trace reports false: a span started there would begin
+// one.
+func Unrecorded(ctx context.Context) bool {
+	if _, ok := otel.GetTracerProvider().(localProvider); !ok {
+		return false
+	}
+	sc := trace.SpanContextFromContext(ctx)
+	return sc.IsValid() && !sc.IsSampled()
+}
+
+// InjectTrace puts ctx's trace context (and baggage) in h, as an outgoing
+// call carries it.
+func InjectTrace(ctx context.Context, h http.Header) {
+	otel.GetTextMapPropagator().Inject(ctx, headerCarrier(h))
+}
+
+// headerCarrier is propagation.HeaderCarrier without the allocation of
+// making the W3C propagators' lower-case keys canonical on every call.
+type headerCarrier http.Header
+
+func (c headerCarrier) Get(key string) string { return http.Header(c).Get(canonicalKey(key)) }
+func (c headerCarrier) Set(key, value string) { http.Header(c).Set(canonicalKey(key), value) }
+func (c headerCarrier) Keys() []string        { return propagation.HeaderCarrier(c).Keys() }
+
+func canonicalKey(key string) string {
+	switch key {
+	case "traceparent":
+		return "Traceparent"
+	case "tracestate":
+		return "Tracestate"
+	case "baggage":
+		return "Baggage"
+	}
+	return key
 }
 
 // Metrics is a process's Prometheus registry with the HTTP RED metrics.
@@ -140,8 +180,12 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 		start := time.Now()
 		m.inflight.Inc()
 		defer m.inflight.Dec()
-		rec := &httpx.StatusRecorder{ResponseWriter: w}
-		holder := &routeHolder{}
+		// Recorder and route in one allocation: every request pays it.
+		st := &struct {
+			rec    httpx.StatusRecorder
+			holder routeHolder
+		}{rec: httpx.StatusRecorder{ResponseWriter: w}}
+		rec, holder := &st.rec, &st.holder
 		r = r.WithContext(context.WithValue(r.Context(), routeKey{}, holder))
 		next.ServeHTTP(rec, r)
 		route := holder.route
@@ -200,7 +244,7 @@ func traced(next http.Handler) http.Handler {
 			full.ServeHTTP(w, r)
 			return
 		}
-		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx := otel.GetTextMapPropagator().Extract(r.Context(), headerCarrier(r.Header))
 		if trace.SpanContextFromContext(ctx).IsSampled() {
 			full.ServeHTTP(w, r)
 			return

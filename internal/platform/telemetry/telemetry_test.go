@@ -7,10 +7,12 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -205,5 +207,84 @@ func TestREDMetrics(t *testing.T) {
 	}
 	if !maps.Equal(got, want) {
 		t.Fatalf("metrics\n%v\nwant\n%v", got, want)
+	}
+}
+
+// TestUnrecorded: only a trace that was not sampled, in a process that
+// exports nothing, is unrecorded; a context without a trace is not.
+func TestUnrecorded(t *testing.T) {
+	prev := otel.GetTracerProvider()
+	t.Cleanup(func() { otel.SetTracerProvider(prev) })
+	traceCtx := func(flags trace.TraceFlags) context.Context {
+		return trace.ContextWithRemoteSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+			TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, TraceFlags: flags, Remote: true,
+		}))
+	}
+	cases := []struct {
+		name     string
+		exported bool
+		ctx      context.Context
+		want     bool
+	}{
+		{"unsampled, nothing exported", false, traceCtx(0), true},
+		{"sampled, nothing exported", false, traceCtx(trace.FlagsSampled), false},
+		{"no trace, nothing exported", false, context.Background(), false},
+		{"unsampled, exported", true, traceCtx(0), false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.exported {
+				otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSyncer(tracetest.NewInMemoryExporter())))
+			} else {
+				t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+				t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+				shutdown, err := SetupTracing(context.Background(), "test", "v0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = shutdown(context.Background()) })
+			}
+			if got := Unrecorded(c.ctx); got != c.want {
+				t.Fatalf("Unrecorded = %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+// TestInjectTrace writes the headers propagation.HeaderCarrier would.
+func TestInjectTrace(t *testing.T) {
+	prev := otel.GetTextMapPropagator()
+	t.Cleanup(func() { otel.SetTextMapPropagator(prev) })
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	ts, err := trace.ParseTraceState("vendor=value")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := trace.ContextWithRemoteSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, TraceFlags: trace.FlagsSampled, TraceState: ts,
+	}))
+	m, err := baggage.NewMember("tenant", "t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := baggage.New(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx = baggage.ContextWithBaggage(ctx, b)
+
+	got, want := http.Header{}, http.Header{}
+	InjectTrace(ctx, got)
+	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(want))
+	if len(want) != 3 || !reflect.DeepEqual(got, want) {
+		t.Fatalf("headers %v, want %v", got, want)
+	}
+	// And what it wrote reads back the same way.
+	back := otel.GetTextMapPropagator().Extract(context.Background(), headerCarrier(got))
+	if sc := trace.SpanContextFromContext(back); !sc.Equal(trace.SpanContextFromContext(ctx).WithRemote(true)) {
+		t.Fatalf("extracted %v", sc)
+	}
+	if baggage.FromContext(back).Member("tenant").Value() != "t1" {
+		t.Fatalf("baggage %v", baggage.FromContext(back))
 	}
 }
