@@ -217,14 +217,23 @@ func (s *inventoryStore) reserveBatch(ctx context.Context, calls []*reserveCall)
 // SELECT divides by zero when a SKU has no stock row, so that too fails
 // the whole statement.
 //
-// t holds one row per SKU with its total and its events' ids, so every
-// step reaches stock through its primary key and no step searches an
-// array row by row (EXPLAIN ANALYZE showed seq scans with = ANY and a
-// nested loop over the event ids costing half the statement).
+// t holds one row per SKU with its total, so every step reaches stock
+// through its primary key and no step searches an array row by row
+// (EXPLAIN ANALYZE showed seq scans with = ANY and a nested loop over the
+// event ids costing half the statement).
+//
+// The events' ids are made here, after the row lock, not in Go before the
+// statement: the relay publishes in id order, and the stock stream keeps
+// only the last event per SKU, so a batch that got its ids first but the
+// lock second would leave an old level as the SKU's last word. They are
+// UUIDv7 laid out as github.com/google/uuid makes them (milliseconds, then
+// 12 bits of the sub-millisecond time; changed, low, out one apart), from
+// the database's clock read after the lock, so they sort after every event
+// the previous holder of the lock wrote.
 const reserveAtOnceSQL = `
 WITH o AS (SELECT * FROM unnest($1::text[], $2::timestamp[], $3::timestamp[]) AS o (order_id, created_at, expires_at)),
 w AS (SELECT * FROM unnest($4::text[], $5::text[], $6::bigint[], $7::text[]) AS w (order_id, sku, qty, ledger_id)),
-t AS (SELECT * FROM unnest($11::text[], $12::bigint[], $13::text[], $14::text[], $15::text[]) AS t (sku, q, changed_id, low_id, out_id)),
+t AS (SELECT * FROM unnest($11::text[], $12::bigint[]) AS t (sku, q)),
 lk AS (SELECT stock.sku FROM t JOIN stock ON stock.sku = t.sku ORDER BY stock.sku FOR UPDATE OF stock),
 r AS (INSERT INTO reservations (order_id, status, created_at, expires_at, updated_at)
 	SELECT order_id, 'reserved', created_at, expires_at, created_at FROM o),
@@ -233,19 +242,23 @@ u AS (UPDATE stock SET reserved = stock.reserved + t.q,
 	FROM t WHERE stock.sku = t.sku AND (SELECT count(*) FROM lk) > 0
 	RETURNING stock.sku, stock.product_id, stock.seller_id, stock.on_hand, stock.reserved, stock.low_threshold,
 		stock.updated_at, stock.on_hand - stock.reserved AS after, stock.on_hand - stock.reserved + t.q AS before,
-		t.changed_id, t.low_id, t.out_id),
+		(extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS us),
 l AS (INSERT INTO reservation_lines (order_id, sku, quantity) SELECT order_id, sku, qty FROM w),
 g AS (INSERT INTO stock_ledger (id, sku, delta_on_hand, delta_reserved, reason, actor, order_id, note, at)
 	SELECT w.ledger_id, w.sku, 0, w.qty, 'reserved', 'system', w.order_id, '', o.created_at FROM w JOIN o USING (order_id)),
 e AS (INSERT INTO outbox (id, type, source, subject, occurred_at, headers, payload)
-	SELECT x.id, x.type, $9, u.sku, $8, $10, convert_to(json_build_object(
+	SELECT substr(v.h, 1, 8) || '-' || substr(v.h, 9, 4) || '-7' || substr(v.h, 13, 3) || '-' ||
+		substr('89ab', 1 + floor(random() * 4)::int, 1) || substr(v.r, 1, 3) || '-' || substr(v.r, 4, 12),
+		x.type, $9, u.sku, $8, $10, convert_to(json_build_object(
 		'sku', u.sku, 'product_id', u.product_id, 'seller_id', u.seller_id, 'on_hand', u.on_hand,
 		'reserved', u.reserved, 'available', u.after, 'low_threshold', u.low_threshold,
 		'reason', 'reserved', 'at', to_char(u.updated_at, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))::text, 'UTF8')
 	FROM u CROSS JOIN LATERAL (VALUES
-		(u.changed_id, 'stock.changed', true),
-		(u.low_id, 'stock.low', u.low_threshold > 0 AND u.after <= u.low_threshold AND u.before > u.low_threshold),
-		(u.out_id, 'stock.out', u.after = 0 AND u.before > 0)) AS x (id, type, fire)
+		(0, 'stock.changed', true),
+		(1, 'stock.low', u.low_threshold > 0 AND u.after <= u.low_threshold AND u.before > u.low_threshold),
+		(2, 'stock.out', u.after = 0 AND u.before > 0)) AS x (k, type, fire)
+	CROSS JOIN LATERAL (SELECT lpad(to_hex(((u.us / 1000) << 12) + (u.us % 1000) * 1000 / 256 + x.k), 15, '0') AS h,
+		md5(random()::text) AS r) AS v
 	WHERE x.fire)
 SELECT 1 / ((SELECT count(*) FROM u) = (SELECT count(*) FROM t))::int`
 
@@ -287,16 +300,10 @@ func reserveAtOnceArgs(calls []*reserveCall) ([]any, error) {
 			total[l.SKU] += l.Quantity
 		}
 	}
-	// Per SKU its total and the ids of the events it may raise, made in
-	// the order they are to be published: per SKU, changed, low, out.
 	distinct := slices.Sorted(maps.Keys(total))
 	sums := make([]int64, len(distinct))
-	changedIDs, lowIDs, outIDs := make([]string, len(distinct)), make([]string, len(distinct)), make([]string, len(distinct))
 	for i, sku := range distinct {
 		sums[i] = total[sku]
-		changedIDs[i] = uuid.Must(uuid.NewV7()).String()
-		lowIDs[i] = uuid.Must(uuid.NewV7()).String()
-		outIDs[i] = uuid.Must(uuid.NewV7()).String()
 	}
 	hdr := events.TraceHeaders(calls[0].ctx)
 	hdr[events.JSONPayloadHeader] = string(proto.MessageName(&eventsv1.StockLevelEvent{}))
@@ -305,7 +312,7 @@ func reserveAtOnceArgs(calls []*reserveCall) ([]any, error) {
 		return nil, err
 	}
 	return []any{orders, created, expires, lineOrders, skus, qtys, ledgerIDs,
-		latest, eventSource, string(headers), distinct, sums, changedIDs, lowIDs, outIDs}, nil
+		latest, eventSource, string(headers), distinct, sums}, nil
 }
 
 // reserveTx is the transaction of a batch, two flights (see

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/mallhive/mallhive/internal/platform/errs"
 	"github.com/mallhive/mallhive/internal/platform/sqldb"
 	"github.com/mallhive/mallhive/internal/platform/sqldb/sqldbtest"
@@ -236,12 +238,38 @@ func TestReserveAtOnce(t *testing.T) {
 			count(t, db, `SELECT COUNT(*) FROM stock_ledger`), count(t, db, `SELECT COUNT(*) FROM outbox`))
 	}
 
+	idBefore := uuid.Must(uuid.NewV7()).String()
 	if err := store.reserveAtOnce(ctx, []*reserveCall{
 		call("f1", ReserveLine{"F-1", 4}, ReserveLine{"F-2", 1}),
 		call("f2", ReserveLine{"F-1", 2}),
 		call("f3", ReserveLine{"F-2", 2}),
 	}); err != nil {
 		t.Fatalf("a batch that fits: %v", err)
+	}
+	idAfter := uuid.Must(uuid.NewV7()).String()
+	// The statement's event ids are UUIDv7 that sort with the ones Go
+	// makes: after those made before it, before those made after it.
+	var ids []string
+	rows, err := db.Query(`SELECT id FROM outbox WHERE id > $1 ORDER BY id`, idBefore)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if len(ids) != 4 { // F-1 changed and low, F-2 changed and out
+		t.Fatalf("statement wrote events %v", ids)
+	}
+	for _, id := range ids {
+		u, err := uuid.Parse(id)
+		if err != nil || u.Version() != 7 || u.Variant() != uuid.RFC4122 || u.String() != id || id >= idAfter {
+			t.Fatalf("event id %s (%v): not a UUIDv7 between %s and %s", id, err, idBefore, idAfter)
+		}
 	}
 	if l := h.level("F-1"); l.Reserved != 6 {
 		t.Fatalf("F-1 %+v", l)

@@ -126,11 +126,29 @@ func TestOversell(t *testing.T) {
 		if last := outboxStockEvent(t, headers, payload); last.GetAvailable() != 0 || last.GetReserved() != stock {
 			t.Fatalf("last stock.changed %v", last)
 		}
+		// The relay publishes in id order and the stock stream keeps each
+		// SKU's last event, so ids follow the order the changes committed.
+		rows, err := db.Query(`SELECT headers, payload FROM outbox WHERE subject = 'HOT-1' AND type = $1 ORDER BY id`, EventStockChanged)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reserved := int64(-1)
+		for rows.Next() {
+			if err := rows.Scan(&headers, &payload); err != nil {
+				t.Fatal(err)
+			}
+			ev := outboxStockEvent(t, headers, payload)
+			if ev.GetReserved() < reserved {
+				t.Fatalf("stock.changed in id order went from reserved %d back to %d", reserved, ev.GetReserved())
+			}
+			reserved = ev.GetReserved()
+		}
+		rows.Close()
 		t.Logf("%d reservations in %d transactions", stock, counts[EventStockChanged]-1)
 
 		// Settle them all concurrently: half commit, half release.
 		var ids []string
-		rows, err := db.Query(`SELECT order_id FROM reservations ORDER BY order_id`)
+		rows, err = db.Query(`SELECT order_id FROM reservations ORDER BY order_id`)
 		if err != nil {
 			t.Fatal(err)
 		}
