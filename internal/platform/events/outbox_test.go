@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,6 +48,42 @@ func TestRelayFlushPublishesBatchesInOrder(t *testing.T) {
 				}
 			}
 		})
+	})
+}
+
+// TestRelayReplicasKeepOrder: replicas' relays sharing one PostgreSQL
+// outbox publish one batch at a time, so a stream still holds its events
+// in creation order (two relays publishing different batches at once
+// would interleave them, and a snapshot stream would keep whichever of a
+// subject's events arrived last).
+func TestRelayReplicasKeepOrder(t *testing.T) {
+	t.Parallel()
+	eachBus(t, func(t *testing.T, bus *events.Bus, newStream func(*testing.T) string) {
+		db := sqldbtest.Open(t, sqldb.Postgres, "evtest", []sqldb.Migrations{events.Migrations})
+		ctx := context.Background()
+		domain := newStream(t)
+		want := enqueueMixed(t, db, []string{domain}, 3000)[domain]
+		relays := make([]*events.Relay, 3)
+		for i := range relays {
+			relays[i] = events.NewRelay("evtest", db, bus, slog.New(slog.DiscardHandler), nil)
+		}
+		// Each replica flushes until the outbox is empty; one that finds
+		// another publishing returns and tries again, as its ticker would.
+		var wg sync.WaitGroup
+		for _, r := range relays {
+			wg.Go(func() {
+				for len(outboxIDs(t, db)) > 0 {
+					if err := r.Flush(ctx); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if got := streamIDs(t, bus, domain); !slices.Equal(got, want) {
+			t.Fatalf("stream holds %d events, want %d in creation order", len(got), len(want))
+		}
 	})
 }
 
