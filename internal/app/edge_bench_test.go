@@ -36,35 +36,7 @@ func BenchmarkProductPage(b *testing.B) {
 		ttl  string
 	}{{"cached", "1s"}, {"uncached", "0s"}} {
 		b.Run(bc.name, func(b *testing.B) {
-			ctx := context.Background()
-			shutdown, err := telemetry.SetupTracing(ctx, "bench", "dev")
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer shutdown(ctx)
-			fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-			var cfg Config
-			cfg.RegisterFlags(fs)
-			getenv := func(string) string { return "" }
-			if err := config.Parse(fs, []string{"--http-addr=127.0.0.1:0", "--data-dir=" + b.TempDir(), "--services=auth,catalog",
-				"--catalog.product-cache-ttl=" + bc.ttl}, getenv); err != nil {
-				b.Fatal(err)
-			}
-			p, err := Start(ctx, &cfg, telemetry.NewLogger(io.Discard, slog.LevelInfo), getenv)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer p.close()
-			store := p.services["catalog"].(*catalog.Service).Store()
-			cat := catalog.Category{Name: "Knitwear", Slug: "knitwear"}
-			if err := store.CreateCategory(ctx, &cat); err != nil {
-				b.Fatal(err)
-			}
-			prod := catalog.Product{SellerID: "seller", Title: "Merino wool crew sweater", CategoryID: cat.ID, Status: catalog.StatusActive,
-				Variants: []catalog.Variant{{SKU: "FJ-1", Price: money.Money{Amount: 8900, Currency: "EUR"}}}}
-			if err := store.CreateProduct(ctx, &prod); err != nil {
-				b.Fatal(err)
-			}
+			p, prod := benchProcess(b, "--catalog.product-cache-ttl="+bc.ttl)
 			h := p.server.Handler
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -93,40 +65,14 @@ func BenchmarkProductPage(b *testing.B) {
 // every span is recorded.
 func BenchmarkRPC(b *testing.B) {
 	ctx := context.Background()
-	shutdown, err := telemetry.SetupTracing(ctx, "bench", "dev")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer shutdown(ctx)
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	var cfg Config
-	cfg.RegisterFlags(fs)
-	getenv := func(string) string { return "" }
-	if err := config.Parse(fs, []string{"--http-addr=127.0.0.1:0", "--data-dir=" + b.TempDir(), "--services=auth,catalog"}, getenv); err != nil {
-		b.Fatal(err)
-	}
-	p, err := Start(ctx, &cfg, telemetry.NewLogger(io.Discard, slog.LevelInfo), getenv)
-	if err != nil {
-		b.Fatal(err)
-	}
+	p, _ := benchProcess(b)
 	serveCtx, stop := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() { served <- httpx.Serve(serveCtx, p.server, p.ln, time.Second) }()
 	defer func() {
 		stop()
 		<-served
-		p.close()
 	}()
-	store := p.services["catalog"].(*catalog.Service).Store()
-	cat := catalog.Category{Name: "Knitwear", Slug: "knitwear"}
-	if err := store.CreateCategory(ctx, &cat); err != nil {
-		b.Fatal(err)
-	}
-	prod := catalog.Product{SellerID: "seller", Title: "Merino wool crew sweater", CategoryID: cat.ID, Status: catalog.StatusActive,
-		Variants: []catalog.Variant{{SKU: "FJ-1", Price: money.Money{Amount: 8900, Currency: "EUR"}}}}
-	if err := store.CreateProduct(ctx, &prod); err != nil {
-		b.Fatal(err)
-	}
 	client := catalogv1connect.NewCatalogServiceClient(httpx.NewH2CClient(30*time.Second), p.URL,
 		rpc.ClientOptions(rpc.NewMetrics(nil))...)
 	// call reports failures with Error, which RunParallel's goroutines may use.
@@ -195,4 +141,42 @@ func BenchmarkRPC(b *testing.B) {
 			call(b, unsampled, "FJ-1", 1)
 		}
 	})
+}
+
+// benchProcess starts a Process with auth and catalog on SQLite, logging
+// and tracing as the binary does, with one active product whose variant is
+// FJ-1. flags are added to the command line; the process closes when the
+// benchmark ends.
+func benchProcess(b *testing.B, flags ...string) (*Process, catalog.Product) {
+	b.Helper()
+	ctx := context.Background()
+	shutdown, err := telemetry.SetupTracing(ctx, "bench", "dev")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = shutdown(ctx) })
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	var cfg Config
+	cfg.RegisterFlags(fs)
+	getenv := func(string) string { return "" }
+	args := append([]string{"--http-addr=127.0.0.1:0", "--data-dir=" + b.TempDir(), "--services=auth,catalog"}, flags...)
+	if err := config.Parse(fs, args, getenv); err != nil {
+		b.Fatal(err)
+	}
+	p, err := Start(ctx, &cfg, telemetry.NewLogger(io.Discard, slog.LevelInfo), getenv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(p.close)
+	store := p.services["catalog"].(*catalog.Service).Store()
+	cat := catalog.Category{Name: "Knitwear", Slug: "knitwear"}
+	if err := store.CreateCategory(ctx, &cat); err != nil {
+		b.Fatal(err)
+	}
+	prod := catalog.Product{SellerID: "seller", Title: "Merino wool crew sweater", CategoryID: cat.ID, Status: catalog.StatusActive,
+		Variants: []catalog.Variant{{SKU: "FJ-1", Price: money.Money{Amount: 8900, Currency: "EUR"}}}}
+	if err := store.CreateProduct(ctx, &prod); err != nil {
+		b.Fatal(err)
+	}
+	return p, prod
 }

@@ -24,13 +24,7 @@ import (
 // which travels on to the calls and events it makes; a sampled caller's
 // trace is continued.
 func TestTracingWithoutExporter(t *testing.T) {
-	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
-	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
-	shutdown, err := SetupTracing(context.Background(), "test", "v0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = shutdown(context.Background()) })
+	setUpLocalTracing(t)
 
 	type seen struct {
 		log       map[string]any
@@ -135,13 +129,7 @@ func TestTracingRecords(t *testing.T) {
 	})
 
 	t.Run("sampled caller, nothing exported", func(t *testing.T) {
-		t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
-		t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
-		shutdown, err := SetupTracing(context.Background(), "test", "v0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = shutdown(context.Background()) })
+		setUpLocalTracing(t)
 		exp := tracetest.NewInMemoryExporter()
 		otel.GetTracerProvider().(localProvider).RegisterSpanProcessor(sdktrace.NewSimpleSpanProcessor(exp))
 		const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -236,13 +224,7 @@ func TestUnrecorded(t *testing.T) {
 			if c.exported {
 				otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSyncer(tracetest.NewInMemoryExporter())))
 			} else {
-				t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
-				t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
-				shutdown, err := SetupTracing(context.Background(), "test", "v0")
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = shutdown(context.Background()) })
+				setUpLocalTracing(t)
 			}
 			if got := Unrecorded(c.ctx); got != c.want {
 				t.Fatalf("Unrecorded = %v, want %v", got, c.want)
@@ -287,4 +269,17 @@ func TestInjectTrace(t *testing.T) {
 	if baggage.FromContext(back).Member("tenant").Value() != "t1" {
 		t.Fatalf("baggage %v", baggage.FromContext(back))
 	}
+}
+
+// setUpLocalTracing sets tracing up as a process does when nothing exports
+// spans, until the test ends.
+func setUpLocalTracing(t *testing.T) {
+	t.Helper()
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+	shutdown, err := SetupTracing(context.Background(), "test", "v0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = shutdown(context.Background()) })
 }
