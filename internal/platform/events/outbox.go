@@ -125,7 +125,7 @@ func (r *Relay) Run(ctx context.Context) {
 }
 
 // relayLockSpace is the first key of the relays' advisory locks (the
-// second is the service's name hashed): "mh".
+// second names the outbox table): "mh".
 const relayLockSpace = 0x6d68
 
 // relayBatch is how many events one outbox transaction publishes: acks
@@ -151,10 +151,13 @@ func (r *Relay) publishBatch(ctx context.Context, limit int) (int, error) {
 		// snapshot stream would keep whichever of a subject's events came
 		// last. The others find the lock taken, read nothing and try
 		// again at their next tick. (One relay publishes 10-20k events/s.)
-		q = `WITH relaying AS (SELECT pg_try_advisory_xact_lock($2, hashtext($3)) AS mine)
+		// The lock is named by the outbox table's oid (shifted into
+		// int4's range): services, and marketplaces, that share a database
+		// keep their own outboxes in their own schemas.
+		q = `WITH relaying AS (SELECT pg_try_advisory_xact_lock($2, ('outbox'::regclass::oid::bigint - 2147483648)::int) AS mine)
 			SELECT id, type, source, subject, occurred_at, headers, payload FROM outbox, relaying
 			WHERE relaying.mine ORDER BY id LIMIT $1`
-		args = append(args, relayLockSpace, r.service)
+		args = append(args, relayLockSpace)
 	}
 	var n int
 	var pubErr error
