@@ -133,7 +133,9 @@ const relayLockSpace = 0x6d68
 // (BenchmarkRelayFlush: ~2x the events/s of 100 on an external server).
 const relayBatch = 500
 
-// Flush publishes every pending event, oldest first.
+// Flush publishes every pending event, oldest first. On PostgreSQL it
+// stops early, leaving the rest to that relay, when another replica's
+// relay is publishing from the same outbox.
 func (r *Relay) Flush(ctx context.Context) error {
 	for {
 		n, err := r.publishBatch(ctx, relayBatch)
